@@ -1,1 +1,34 @@
-//! placeholder
+//! The pure core of rc-pkce: everything that decides what the app sends to RingCentral and what it
+//! accepts back.
+//!
+//! Nothing in this crate touches a browser API, the network, storage or the system clock. Time comes
+//! in as a [`Timestamp`] argument, randomness through the [`Entropy`] trait, and I/O goes out as
+//! [`session::Effect`] values that the browser layer carries out. That is what lets every rule below
+//! be tested on the host in microseconds.
+//!
+//! - [`pkce`]: code verifier and S256 challenge (RFC 7636).
+//! - [`authorize`]: the `state` value, the pending authorization record, the authorize URL.
+//! - [`callback`]: the callback URL to one typed outcome or a typed rejection.
+//! - [`token`]: token, refresh and revoke request bodies; the token response.
+//! - [`error`]: RFC 6749 and RingCentral error shapes to one typed error with user-facing text.
+//! - [`session`]: the session state machine.
+//! - [`config`]: the runtime configuration schema and its validation.
+//! - [`record`]: versioned serialisation of what is kept in storage.
+//! - [`inspector`]: the step-by-step record of the last sign-in shown by the PKCE inspector.
+
+pub mod authorize;
+pub mod callback;
+pub mod config;
+pub mod error;
+pub mod inspector;
+pub mod pkce;
+pub mod random;
+pub mod record;
+pub mod secret;
+pub mod session;
+pub mod time;
+pub mod token;
+pub mod url;
+
+pub use random::{Entropy, SystemEntropy};
+pub use time::Timestamp;

@@ -1,0 +1,772 @@
+//! The runtime configuration (`config.json` beside `index.html`) and the visitor's own Settings:
+//! schema, defaults, and validation with errors that name the field and say how to fix it.
+//!
+//! One build serves every deployment, so nothing here is compiled in except the server presets.
+//! Unknown keys are errors (a typo must not silently fall back to a default), a `client_secret` is
+//! refused outright, and endpoints must be https except on loopback hosts.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::authorize::AuthorizeRequest;
+use crate::url::{HttpUrl, join};
+
+/// A config file larger than this is refused unread.
+pub const MAX_CONFIG_BYTES: usize = 16 * 1024;
+
+pub const PRODUCTION_SERVER: &str = "https://platform.ringcentral.com";
+pub const DEVTEST_SERVER: &str = "https://platform.devtest.ringcentral.com";
+/// Where `cargo xtask dev` runs the local sandbox.
+pub const LOCAL_SANDBOX_SERVER: &str = "http://127.0.0.1:5001";
+
+/// The servers a visitor can pick in Settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerPreset {
+    Production,
+    /// RingCentral's developer sandbox, deprecated by RingCentral but still reachable for old apps.
+    Devtest,
+    /// The sandbox server shipped in this repository.
+    Local,
+}
+
+impl ServerPreset {
+    pub const ALL: [ServerPreset; 3] = [Self::Production, Self::Devtest, Self::Local];
+
+    pub fn server(self) -> &'static str {
+        match self {
+            Self::Production => PRODUCTION_SERVER,
+            Self::Devtest => DEVTEST_SERVER,
+            Self::Local => LOCAL_SANDBOX_SERVER,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Production => "RingCentral production",
+            Self::Devtest => "RingCentral developer sandbox (deprecated by RingCentral)",
+            Self::Local => "Local sandbox (cargo xtask dev)",
+        }
+    }
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::Production => "production",
+            Self::Devtest => "devtest",
+            Self::Local => "local",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.id() == id)
+    }
+
+    /// The local sandbox is known to send `iss`; RingCentral's support for it is unconfirmed.
+    pub fn issuer(self) -> Option<&'static str> {
+        match self {
+            Self::Local => Some(LOCAL_SANDBOX_SERVER),
+            _ => None,
+        }
+    }
+
+    pub fn matching(server: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.server() == server.trim_end_matches('/'))
+    }
+}
+
+/// Where tokens are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStorage {
+    /// `sessionStorage`: survives a reload of this tab, gone when the tab closes.
+    #[default]
+    Session,
+    /// Memory only: a reload signs out. Nothing about the session touches storage.
+    Memory,
+}
+
+/// A validated configuration with every default filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppConfig {
+    pub client_id: String,
+    pub server: String,
+    pub redirect_uri: String,
+    pub authorize_endpoint: String,
+    pub token_endpoint: String,
+    pub revoke_endpoint: String,
+    pub api_base: String,
+    pub scope: Option<String>,
+    pub issuer: Option<String>,
+    pub token_storage: TokenStorage,
+    pub prompt: Option<String>,
+    pub ui_locales: Option<String>,
+    pub brand_id: Option<String>,
+    pub display: Option<String>,
+}
+
+impl AppConfig {
+    pub fn authorize_request(&self) -> AuthorizeRequest {
+        AuthorizeRequest {
+            endpoint: self.authorize_endpoint.clone(),
+            client_id: self.client_id.clone(),
+            redirect_uri: self.redirect_uri.clone(),
+            scope: self.scope.clone(),
+            prompt: self.prompt.clone(),
+            ui_locales: self.ui_locales.clone(),
+            brand_id: self.brand_id.clone(),
+            display: self.display.clone(),
+            login_hint: None,
+        }
+    }
+
+    /// The preset this configuration's server corresponds to, if any.
+    pub fn preset(&self) -> Option<ServerPreset> {
+        ServerPreset::matching(&self.server)
+    }
+
+    /// The origins the app talks to with `fetch` (for a Content-Security-Policy `connect-src`).
+    pub fn connect_origins(&self) -> Vec<String> {
+        let mut v: Vec<String> = [&self.token_endpoint, &self.revoke_endpoint, &self.api_base]
+            .iter()
+            .filter_map(|u| HttpUrl::parse(u).ok().map(|p| p.origin()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// What is wrong with the configuration, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The offending key, when one is to blame.
+    pub field: Option<String>,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl ConfigError {
+    fn field(field: &str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.to_string()),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "`{field}`: {} {}", self.problem, self.fix),
+            None => write!(f, "{} {}", self.problem, self.fix),
+        }
+    }
+}
+
+const KNOWN_KEYS: [&str; 14] = [
+    "client_id",
+    "server",
+    "redirect_uri",
+    "authorize_endpoint",
+    "token_endpoint",
+    "revoke_endpoint",
+    "api_base",
+    "scope",
+    "issuer",
+    "token_storage",
+    "prompt",
+    "ui_locales",
+    "brand_id",
+    "display",
+];
+
+/// Parses and validates `config.json`. `page_base` is the app's origin and base path with a
+/// trailing slash (e.g. `https://example.github.io/rc-pkce/`): the default redirect URI hangs off it
+/// and the configured one must return to it.
+pub fn parse_config(text: &str, page_base: &str) -> Result<AppConfig, ConfigError> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(ConfigError {
+            field: None,
+            problem: format!(
+                "config.json is larger than {} KiB.",
+                MAX_CONFIG_BYTES / 1024
+            ),
+            fix: "It only needs a few short settings; replace it with a small JSON object.".into(),
+        });
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| ConfigError {
+        field: None,
+        problem: format!("config.json is not valid JSON ({e})."),
+        fix: "Fix the syntax at that line and column; the file must be one JSON object such as {\"client_id\": \"...\"}."
+            .into(),
+    })?;
+    let Value::Object(map) = value else {
+        return Err(ConfigError {
+            field: None,
+            problem: "config.json must be a JSON object.".into(),
+            fix: "Write it as {\"client_id\": \"YOUR_CLIENT_ID\"} with any optional settings beside it.".into(),
+        });
+    };
+    validate(&map, page_base)
+}
+
+fn validate(map: &Map<String, Value>, page_base: &str) -> Result<AppConfig, ConfigError> {
+    for key in map.keys() {
+        if key == "client_secret" || key.contains("secret") {
+            return Err(ConfigError::field(
+                key,
+                "a browser app must not have a client secret: anything in config.json is readable by every visitor.",
+                "Remove it, and register the app in the RingCentral Developer Console as a \"Client-side web app\" using Authorization Code with PKCE, which needs no secret. If the secret was ever published, rotate it.",
+            ));
+        }
+        if !KNOWN_KEYS.contains(&key.as_str()) {
+            let suggestion = closest_key(key)
+                .map(|k| format!("Did you mean `{k}`? "))
+                .unwrap_or_default();
+            return Err(ConfigError::field(
+                key,
+                "is not a setting this app knows.",
+                format!("{suggestion}Known settings: {}.", KNOWN_KEYS.join(", ")),
+            ));
+        }
+    }
+    let string = |key: &str| -> Result<Option<String>, ConfigError> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+            Some(other) => Err(ConfigError::field(
+                key,
+                format!("must be a string, not {}.", type_name(other)),
+                format!("Write it in quotes, e.g. \"{key}\": \"...\"."),
+            )),
+        }
+    };
+
+    let page = HttpUrl::parse(page_base).map_err(|e| ConfigError {
+        field: None,
+        problem: format!("this page's own address ({page_base}) cannot be used: {e}."),
+        fix: "Serve the app over https (or http on localhost).".into(),
+    })?;
+
+    let client_id = string("client_id")?.ok_or_else(|| {
+        ConfigError::field(
+            "client_id",
+            "is missing.",
+            "Copy the Client ID of your app from the RingCentral Developer Console into config.json as \"client_id\" (or enter it on the Settings page).",
+        )
+    })?;
+    if client_id.len() > 256
+        || client_id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ConfigError::field(
+            "client_id",
+            "does not look like a client ID (it has spaces or is too long).",
+            "Copy the Client ID exactly as the RingCentral Developer Console shows it.",
+        ));
+    }
+
+    let server = match string("server")? {
+        Some(s) => endpoint("server", &s)?.trim_end_matches('/').to_string(),
+        None => PRODUCTION_SERVER.to_string(),
+    };
+    let derived = |key: &str, path: &str| -> Result<String, ConfigError> {
+        match string(key)? {
+            Some(s) => endpoint(key, &s),
+            None => Ok(join(&server, path)),
+        }
+    };
+    let authorize_endpoint = derived("authorize_endpoint", "/restapi/oauth/authorize")?;
+    let token_endpoint = derived("token_endpoint", "/restapi/oauth/token")?;
+    let revoke_endpoint = derived("revoke_endpoint", "/restapi/oauth/revoke")?;
+    let api_base = derived("api_base", "/restapi/v1.0")?
+        .trim_end_matches('/')
+        .to_string();
+
+    let default_redirect = format!("{}oauth2callback", page.origin() + &base_path(&page));
+    let redirect_uri = match string("redirect_uri")? {
+        Some(r) => {
+            let parsed = HttpUrl::parse(&r).map_err(|e| {
+                ConfigError::field(
+                    "redirect_uri",
+                    format!("is not a usable URL: {e}."),
+                    format!("Use {default_redirect}."),
+                )
+            })?;
+            if parsed.has_fragment() {
+                return Err(ConfigError::field(
+                    "redirect_uri",
+                    "must not contain a fragment (#...).",
+                    format!("Use {default_redirect}."),
+                ));
+            }
+            if parsed.origin() != page.origin() {
+                return Err(ConfigError::field(
+                    "redirect_uri",
+                    format!(
+                        "points at {}, but this app runs at {}: the sign-in would return somewhere else.",
+                        parsed.origin(),
+                        page.origin()
+                    ),
+                    format!("Use {default_redirect} (and register exactly that URI for the app)."),
+                ));
+            }
+            r
+        }
+        None => default_redirect,
+    };
+    let issuer = match string("issuer")? {
+        Some(i) => Some(endpoint("issuer", &i)?),
+        None => None,
+    };
+    let token_storage = match string("token_storage")?.as_deref() {
+        None | Some("session") => TokenStorage::Session,
+        Some("memory") => TokenStorage::Memory,
+        Some(other) => {
+            return Err(ConfigError::field(
+                "token_storage",
+                format!("is \"{other}\", which is not a storage mode."),
+                "Use \"session\" (the default: survives a reload of the tab) or \"memory\" (a reload signs out).",
+            ));
+        }
+    };
+    if let Some(display) = string("display")?
+        && !matches!(display.as_str(), "page" | "popup" | "touch" | "mobile")
+    {
+        return Err(ConfigError::field(
+            "display",
+            format!("is \"{display}\"."),
+            "Use one of \"page\", \"popup\", \"touch\", \"mobile\", or leave it out.",
+        ));
+    }
+    if let Some(prompt) = string("prompt")?
+        && !prompt
+            .split(' ')
+            .all(|p| matches!(p, "login" | "sso" | "consent" | "none"))
+    {
+        return Err(ConfigError::field(
+            "prompt",
+            format!("is \"{prompt}\"."),
+            "Use space-separated values from login, sso, consent, none — or leave it out.",
+        ));
+    }
+    Ok(AppConfig {
+        client_id,
+        server,
+        redirect_uri,
+        authorize_endpoint,
+        token_endpoint,
+        revoke_endpoint,
+        api_base,
+        scope: string("scope")?,
+        issuer,
+        token_storage,
+        prompt: string("prompt")?,
+        ui_locales: string("ui_locales")?,
+        brand_id: string("brand_id")?,
+        display: string("display")?,
+    })
+}
+
+/// The path of the app's base, `/` or `/sub/path/`.
+fn base_path(page: &HttpUrl) -> String {
+    let path = crate::url::without_query(&page.rest);
+    let dir = match path.rfind('/') {
+        Some(i) => &path[..=i],
+        None => "/",
+    };
+    if dir.starts_with('/') {
+        dir.to_string()
+    } else {
+        format!("/{dir}")
+    }
+}
+
+/// Checks an endpoint URL: absolute, https unless loopback, no fragment.
+fn endpoint(key: &str, value: &str) -> Result<String, ConfigError> {
+    let url = HttpUrl::parse(value).map_err(|e| {
+        ConfigError::field(
+            key,
+            format!("is not a usable URL: {e}."),
+            format!("Write a full URL such as \"{PRODUCTION_SERVER}\"."),
+        )
+    })?;
+    if !url.is_https() && !url.is_loopback() {
+        return Err(ConfigError::field(
+            key,
+            format!(
+                "uses plain http on {}, where tokens could be read or changed on the network.",
+                url.host
+            ),
+            "Use https:// (plain http is only accepted for localhost and 127.0.0.1).",
+        ));
+    }
+    if url.has_fragment() {
+        return Err(ConfigError::field(
+            key,
+            "must not contain a fragment (#...).",
+            "Remove everything from the # on.",
+        ));
+    }
+    Ok(value.to_string())
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "true/false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The known key nearest to a typo, when it is close enough to be a likely intent.
+fn closest_key(key: &str) -> Option<&'static str> {
+    let k = key.to_ascii_lowercase().replace('-', "_");
+    KNOWN_KEYS
+        .iter()
+        .map(|known| (edit_distance(&k, known), *known))
+        .filter(|(d, known)| *d <= 2.max(known.len() / 4))
+        .min()
+        .map(|(_, known)| known)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// A visitor's own choice of client ID and server, kept in `localStorage` on the Settings page.
+/// It holds no token, ever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub client_id: String,
+    pub preset: ServerPreset,
+}
+
+impl Settings {
+    /// Checks a client ID typed on the Settings page.
+    pub fn validate_client_id(client_id: &str) -> Result<String, ConfigError> {
+        let c = client_id.trim();
+        if c.is_empty() {
+            return Err(ConfigError::field(
+                "client_id",
+                "is empty.",
+                "Paste the Client ID of your RingCentral app (Developer Console → your app → Credentials).",
+            ));
+        }
+        if c.len() > 256 || c.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+            return Err(ConfigError::field(
+                "client_id",
+                "has spaces or is too long.",
+                "Paste the Client ID exactly as shown.",
+            ));
+        }
+        Ok(c.to_string())
+    }
+
+    /// The deployed configuration with this visitor's client ID and server. Endpoints and issuer
+    /// follow the chosen server; redirect URI, scope and storage mode stay as deployed.
+    pub fn apply(&self, deployed: &AppConfig) -> AppConfig {
+        let server = self.preset.server().to_string();
+        AppConfig {
+            client_id: self.client_id.clone(),
+            authorize_endpoint: join(&server, "/restapi/oauth/authorize"),
+            token_endpoint: join(&server, "/restapi/oauth/token"),
+            revoke_endpoint: join(&server, "/restapi/oauth/revoke"),
+            api_base: join(&server, "/restapi/v1.0"),
+            issuer: self.preset.issuer().map(str::to_string),
+            server,
+            ..deployed.clone()
+        }
+    }
+}
+
+/// Stored Settings as text; `None` when damaged (the caller then discards it and says so).
+pub fn decode_settings(text: &str) -> Option<Settings> {
+    if text.len() > 4096 {
+        return None;
+    }
+    let s: Settings = serde_json::from_str(text).ok()?;
+    Settings::validate_client_id(&s.client_id).ok()?;
+    Some(s)
+}
+
+pub fn encode_settings(s: &Settings) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const BASE: &str = "http://localhost:5000/";
+
+    fn ok(json: &str) -> AppConfig {
+        parse_config(json, BASE).unwrap()
+    }
+
+    fn err(json: &str) -> ConfigError {
+        parse_config(json, BASE).unwrap_err()
+    }
+
+    #[test]
+    fn minimal_config_gets_ringcentral_defaults() {
+        let c = ok(r#"{"client_id":"abc"}"#);
+        assert_eq!(c.server, "https://platform.ringcentral.com");
+        assert_eq!(
+            c.authorize_endpoint,
+            "https://platform.ringcentral.com/restapi/oauth/authorize"
+        );
+        assert_eq!(
+            c.token_endpoint,
+            "https://platform.ringcentral.com/restapi/oauth/token"
+        );
+        assert_eq!(
+            c.revoke_endpoint,
+            "https://platform.ringcentral.com/restapi/oauth/revoke"
+        );
+        assert_eq!(c.api_base, "https://platform.ringcentral.com/restapi/v1.0");
+        assert_eq!(c.redirect_uri, "http://localhost:5000/oauth2callback");
+        assert_eq!(c.token_storage, TokenStorage::Session);
+        assert_eq!(c.issuer, None);
+        assert_eq!(c.preset(), Some(ServerPreset::Production));
+        assert_eq!(
+            c.connect_origins(),
+            vec!["https://platform.ringcentral.com".to_string()]
+        );
+    }
+
+    #[test]
+    fn local_sandbox_config() {
+        let c = ok(
+            r#"{"client_id":"rc-pkce-demo","server":"http://127.0.0.1:5001/","issuer":"http://127.0.0.1:5001","token_storage":"memory"}"#,
+        );
+        assert_eq!(c.server, "http://127.0.0.1:5001");
+        assert_eq!(
+            c.token_endpoint,
+            "http://127.0.0.1:5001/restapi/oauth/token"
+        );
+        assert_eq!(c.issuer.as_deref(), Some("http://127.0.0.1:5001"));
+        assert_eq!(c.token_storage, TokenStorage::Memory);
+        assert_eq!(c.preset(), Some(ServerPreset::Local));
+    }
+
+    #[test]
+    fn redirect_uri_default_follows_a_sub_path_base() {
+        let c = parse_config(r#"{"client_id":"a"}"#, "https://me.github.io/rc-pkce/").unwrap();
+        assert_eq!(
+            c.redirect_uri,
+            "https://me.github.io/rc-pkce/oauth2callback"
+        );
+        let c = parse_config(
+            r#"{"client_id":"a"}"#,
+            "https://me.github.io/rc-pkce/index.html",
+        )
+        .unwrap();
+        assert_eq!(
+            c.redirect_uri,
+            "https://me.github.io/rc-pkce/oauth2callback"
+        );
+    }
+
+    #[test]
+    fn explicit_endpoints_win_over_server() {
+        let c = ok(
+            r#"{"client_id":"a","server":"https://x.example","token_endpoint":"https://t.example/token","api_base":"https://api.example/v1/"}"#,
+        );
+        assert_eq!(c.token_endpoint, "https://t.example/token");
+        assert_eq!(
+            c.authorize_endpoint,
+            "https://x.example/restapi/oauth/authorize"
+        );
+        assert_eq!(c.api_base, "https://api.example/v1");
+        assert_eq!(
+            c.connect_origins(),
+            vec![
+                "https://api.example".to_string(),
+                "https://t.example".into(),
+                "https://x.example".into()
+            ]
+        );
+    }
+
+    #[test]
+    fn each_problem_names_its_field() {
+        let cases = [
+            (r#"{}"#, "client_id", "is missing"),
+            (r#"{"client_id":""}"#, "client_id", "is missing"),
+            (
+                r#"{"client_id":42}"#,
+                "client_id",
+                "must be a string, not a number",
+            ),
+            (r#"{"client_id":"a b"}"#, "client_id", "does not look like"),
+            (
+                r#"{"client_id":"a","clientid":"b"}"#,
+                "clientid",
+                "Did you mean `client_id`?",
+            ),
+            (
+                r#"{"client_id":"a","tokenEndpoint":"x"}"#,
+                "tokenEndpoint",
+                "Known settings",
+            ),
+            (
+                r#"{"client_id":"a","client_secret":"s"}"#,
+                "client_secret",
+                "must not have a client secret",
+            ),
+            (
+                r#"{"client_id":"a","server":"http://platform.ringcentral.com"}"#,
+                "server",
+                "plain http",
+            ),
+            (
+                r#"{"client_id":"a","server":"platform.ringcentral.com"}"#,
+                "server",
+                "https://",
+            ),
+            (
+                r#"{"client_id":"a","token_endpoint":"https://h/t#x"}"#,
+                "token_endpoint",
+                "fragment",
+            ),
+            (
+                r#"{"client_id":"a","redirect_uri":"https://evil.example/cb"}"#,
+                "redirect_uri",
+                "this app runs at http://localhost:5000",
+            ),
+            (
+                r#"{"client_id":"a","redirect_uri":"http://localhost:5000/cb#f"}"#,
+                "redirect_uri",
+                "fragment",
+            ),
+            (
+                r#"{"client_id":"a","token_storage":"local"}"#,
+                "token_storage",
+                "\"session\"",
+            ),
+            (r#"{"client_id":"a","display":"huge"}"#, "display", "page"),
+            (r#"{"client_id":"a","prompt":"always"}"#, "prompt", "login"),
+            (
+                r#"{"client_id":"a","issuer":"http://idp.example"}"#,
+                "issuer",
+                "plain http",
+            ),
+        ];
+        for (json, field, text) in cases {
+            let e = err(json);
+            assert_eq!(e.field.as_deref(), Some(field), "{json}");
+            assert!(e.to_string().contains(text), "{json}: {e}");
+            assert!(!e.fix.is_empty());
+        }
+    }
+
+    #[test]
+    fn syntax_and_shape_errors() {
+        let e = err(r#"{"client_id": "a",}"#);
+        assert!(
+            e.problem.contains("not valid JSON") && e.problem.contains("line 1"),
+            "{e}"
+        );
+        assert!(err("[]").problem.contains("JSON object"));
+        assert!(
+            err(&" ".repeat(MAX_CONFIG_BYTES + 1))
+                .problem
+                .contains("larger")
+        );
+    }
+
+    #[test]
+    fn loopback_http_is_fine_for_endpoints() {
+        for server in [
+            "http://localhost:5001",
+            "http://127.0.0.1:5001",
+            "http://[::1]:5001",
+        ] {
+            ok(&format!(r#"{{"client_id":"a","server":"{server}"}}"#));
+        }
+    }
+
+    #[test]
+    fn settings_override_client_and_server_only() {
+        let deployed = ok(
+            r#"{"client_id":"deployed","server":"http://127.0.0.1:5001","issuer":"http://127.0.0.1:5001","scope":"ReadAccounts"}"#,
+        );
+        let s = Settings {
+            client_id: "mine".into(),
+            preset: ServerPreset::Production,
+        };
+        let c = s.apply(&deployed);
+        assert_eq!(c.client_id, "mine");
+        assert_eq!(
+            c.token_endpoint,
+            "https://platform.ringcentral.com/restapi/oauth/token"
+        );
+        assert_eq!(c.issuer, None, "the production preset does not require iss");
+        assert_eq!(c.redirect_uri, deployed.redirect_uri);
+        assert_eq!(c.scope.as_deref(), Some("ReadAccounts"));
+        let back = decode_settings(&encode_settings(&s)).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(
+            decode_settings(r#"{"client_id":" ","preset":"production"}"#),
+            None
+        );
+        assert_eq!(
+            decode_settings(r#"{"client_id":"a","preset":"mars"}"#),
+            None
+        );
+        assert!(Settings::validate_client_id("").is_err());
+        assert_eq!(Settings::validate_client_id("  abc ").unwrap(), "abc");
+    }
+
+    #[test]
+    fn presets() {
+        assert_eq!(
+            ServerPreset::from_id("devtest"),
+            Some(ServerPreset::Devtest)
+        );
+        assert!(ServerPreset::Devtest.label().contains("deprecated"));
+        assert_eq!(
+            ServerPreset::matching("https://platform.ringcentral.com/"),
+            Some(ServerPreset::Production)
+        );
+        assert_eq!(ServerPreset::matching("https://other"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(text in ".*", base in ".*") {
+            let _ = parse_config(&text, &base);
+            let _ = parse_config(&text, BASE);
+            let _ = decode_settings(&text);
+        }
+
+        #[test]
+        fn never_panics_on_object_shapes(key in "[a-z_]{1,20}", value in ".*") {
+            let doc = serde_json::json!({"client_id": "a", key.clone(): value.clone()});
+            let _ = parse_config(&doc.to_string(), BASE);
+        }
+    }
+}

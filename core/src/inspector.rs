@@ -1,0 +1,283 @@
+//! The PKCE inspector's record: each step of the last sign-in with its real values (verifier,
+//! challenge and its derivation, authorize parameters, callback parameters, token request and
+//! response), every secret flagged so the view masks it until the user asks to reveal it.
+//!
+//! The record is data only; it lives in memory and `sessionStorage`, never in a log.
+
+use serde::{Deserialize, Serialize};
+
+use crate::authorize::Started;
+use crate::error::ApiError;
+use crate::pkce::sha256;
+use crate::secret::mask;
+use crate::time::Timestamp;
+use crate::token::{TokenRequest, TokenSet};
+
+/// Steps kept: one sign-in and a handful of refreshes.
+pub const MAX_STEPS: usize = 16;
+
+/// One name/value line of a step.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    pub value: String,
+    pub secret: bool,
+}
+
+impl Field {
+    pub fn new(name: impl Into<String>, value: impl Into<String>, secret: bool) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+            secret,
+        }
+    }
+
+    /// The value as shown while secrets are hidden.
+    pub fn masked(&self) -> String {
+        if self.secret {
+            mask(&self.value)
+        } else {
+            self.value.clone()
+        }
+    }
+}
+
+impl std::fmt::Debug for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}={}",
+            self.name,
+            if self.secret {
+                "<redacted>".to_string()
+            } else {
+                self.value.clone()
+            }
+        )
+    }
+}
+
+/// What kind of step it is; decides its heading and explanation in the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepKind {
+    /// Verifier → SHA-256 → base64url challenge.
+    Pkce,
+    /// The authorize URL, parameter by parameter.
+    Authorize,
+    /// What came back on the redirect.
+    Callback,
+    /// A token endpoint request body.
+    TokenRequest,
+    /// The token endpoint's answer.
+    TokenResponse,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub kind: StepKind,
+    /// A short heading, e.g. `POST /token (grant_type=refresh_token)`.
+    pub title: String,
+    pub fields: Vec<Field>,
+    /// Set by the app when it stores the step.
+    #[serde(default)]
+    pub at: Option<Timestamp>,
+}
+
+impl Step {
+    /// The PKCE derivation of a sign-in that has just been started.
+    pub fn pkce(started: &Started) -> Self {
+        let verifier = started.pending.verifier.expose();
+        let digest: String = sha256(verifier.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Self {
+            kind: StepKind::Pkce,
+            title: "PKCE: verifier and S256 challenge".into(),
+            fields: vec![
+                Field::new("code_verifier", verifier, true),
+                Field::new("SHA-256(code_verifier), hex", digest, true),
+                Field::new(
+                    "code_challenge = BASE64URL(SHA-256)",
+                    started.challenge.as_str(),
+                    false,
+                ),
+                Field::new("code_challenge_method", started.challenge.method(), false),
+            ],
+            at: None,
+        }
+    }
+
+    /// The authorize request of a sign-in that has just been started.
+    pub fn authorize(started: &Started) -> Self {
+        let endpoint = crate::url::without_query(&started.url).to_string();
+        let mut fields = vec![Field::new("endpoint", endpoint, false)];
+        fields.extend(
+            started
+                .parameters
+                .iter()
+                .map(|(k, v)| Field::new(*k, v.clone(), *k == "state")),
+        );
+        Self {
+            kind: StepKind::Authorize,
+            title: "GET /authorize (browser redirect)".into(),
+            fields,
+            at: None,
+        }
+    }
+
+    pub fn callback(params: &[(String, String)]) -> Self {
+        Self {
+            kind: StepKind::Callback,
+            title: "Callback to the redirect URI".into(),
+            fields: params
+                .iter()
+                .map(|(k, v)| {
+                    Field::new(k.clone(), v.clone(), matches!(k.as_str(), "code" | "state"))
+                })
+                .collect(),
+            at: None,
+        }
+    }
+
+    pub fn token_request(request: &TokenRequest) -> Self {
+        Self {
+            kind: StepKind::TokenRequest,
+            title: format!("POST /token (grant_type={})", request.grant_type()),
+            fields: request
+                .display_pairs()
+                .into_iter()
+                .map(|(k, v, secret)| Field::new(k, v, secret))
+                .collect(),
+            at: None,
+        }
+    }
+
+    pub fn token_response(result: &Result<TokenSet, ApiError>) -> Self {
+        match result {
+            Ok(tokens) => Self {
+                kind: StepKind::TokenResponse,
+                title: "Token response: 200 OK".into(),
+                fields: tokens
+                    .display_fields()
+                    .into_iter()
+                    .map(|(k, _, secret, full)| Field::new(k, full, secret))
+                    .collect(),
+                at: None,
+            },
+            Err(e) => {
+                let mut fields = vec![Field::new("problem", e.title(), false)];
+                if let Some(d) = e.detail() {
+                    fields.push(Field::new("detail", d, false));
+                }
+                Self {
+                    kind: StepKind::TokenResponse,
+                    title: match e.status {
+                        Some(s) => format!("Token response: HTTP {s}"),
+                        None => "Token response: no response".into(),
+                    },
+                    fields,
+                    at: None,
+                }
+            }
+        }
+    }
+}
+
+/// The steps of the last sign-in and the refreshes since.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inspector {
+    pub steps: Vec<Step>,
+}
+
+impl Inspector {
+    /// A new sign-in starts a new record.
+    pub fn start(started: &Started, now: Timestamp) -> Self {
+        let mut i = Self::default();
+        i.push(Step::pkce(started), now);
+        i.push(Step::authorize(started), now);
+        i
+    }
+
+    pub fn push(&mut self, mut step: Step, now: Timestamp) {
+        step.at = Some(now);
+        self.steps.push(step);
+        if self.steps.len() > MAX_STEPS {
+            // Keep the sign-in's own steps (the first five) and the most recent refreshes.
+            let keep_head = 5.min(self.steps.len());
+            let excess = self.steps.len() - MAX_STEPS;
+            self.steps.drain(keep_head..keep_head + excess);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorize::{AuthorizeRequest, start};
+    use crate::random::testing::SeededEntropy;
+
+    fn started() -> Started {
+        let r = AuthorizeRequest {
+            endpoint: "http://127.0.0.1:5001/restapi/oauth/authorize".into(),
+            client_id: "demo".into(),
+            redirect_uri: "http://localhost:5000/oauth2callback".into(),
+            ..Default::default()
+        };
+        start(&r, &mut SeededEntropy(1), Timestamp::from_secs(1)).unwrap()
+    }
+
+    #[test]
+    fn pkce_step_shows_the_derivation() {
+        let s = started();
+        let step = Step::pkce(&s);
+        let v = &step.fields[0];
+        assert_eq!(v.value, s.pending.verifier.expose());
+        assert!(v.secret);
+        assert_ne!(v.masked(), v.value);
+        let hex = &step.fields[1].value;
+        assert_eq!(hex.len(), 64);
+        assert_eq!(step.fields[2].value, s.challenge.as_str());
+        assert!(!step.fields[2].secret);
+        assert!(!format!("{step:?}").contains(s.pending.verifier.expose()));
+    }
+
+    #[test]
+    fn authorize_step_lists_every_parameter() {
+        let s = started();
+        let step = Step::authorize(&s);
+        let names: Vec<_> = step.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "endpoint",
+                "response_type",
+                "client_id",
+                "redirect_uri",
+                "state",
+                "code_challenge",
+                "code_challenge_method"
+            ]
+        );
+        assert_eq!(
+            step.fields[0].value,
+            "http://127.0.0.1:5001/restapi/oauth/authorize"
+        );
+    }
+
+    #[test]
+    fn record_is_bounded_and_keeps_the_sign_in() {
+        let s = started();
+        let mut i = Inspector::start(&s, Timestamp::from_secs(1));
+        for n in 0..40 {
+            i.push(
+                Step::callback(&[("n".into(), n.to_string())]),
+                Timestamp::from_secs(n),
+            );
+        }
+        assert_eq!(i.steps.len(), MAX_STEPS);
+        assert_eq!(i.steps[0].kind, StepKind::Pkce);
+        assert_eq!(i.steps.last().unwrap().fields[0].value, "39");
+    }
+}

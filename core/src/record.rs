@@ -1,0 +1,327 @@
+//! Versioned serialisation of what the app keeps in storage: the signed-in session, the pending
+//! authorization and the inspector record.
+//!
+//! Every record carries a format version `v`. A record from an older or newer version, or one that
+//! is damaged, decodes to a [`RecordError`] whose text says what happened; the app then deletes it
+//! and tells the user. Nothing read from storage is trusted further than this module checked it.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::authorize::{PendingAuthorization, StateToken};
+use crate::inspector::Inspector;
+use crate::pkce::CodeVerifier;
+use crate::secret::{AccessToken, RefreshToken};
+use crate::session::StoredSession;
+use crate::time::Timestamp;
+use crate::token::TokenSet;
+
+/// Current format versions. Bump when a stored shape changes.
+pub const SESSION_VERSION: u32 = 1;
+pub const PENDING_VERSION: u32 = 1;
+pub const INSPECTOR_VERSION: u32 = 1;
+/// Stored records larger than this are not parsed.
+pub const MAX_RECORD_BYTES: usize = 128 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RecordError {
+    #[error("the saved {what} was damaged ({detail}) and was deleted")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("the saved {what} came from an older version of this app and was deleted")]
+    Outdated { what: &'static str, found: u32 },
+    #[error("the saved {what} came from a newer version of this app and was deleted")]
+    Newer { what: &'static str, found: u32 },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    v: u32,
+    #[serde(flatten)]
+    body: T,
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    v: Option<u32>,
+}
+
+fn encode<T: Serialize>(version: u32, body: T) -> String {
+    serde_json::to_string(&Envelope { v: version, body }).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(
+    what: &'static str,
+    version: u32,
+    text: &str,
+) -> Result<T, RecordError> {
+    let corrupt = |detail: String| RecordError::Corrupt { what, detail };
+    if text.len() > MAX_RECORD_BYTES {
+        return Err(corrupt(format!("larger than {MAX_RECORD_BYTES} bytes")));
+    }
+    let found = serde_json::from_str::<VersionOnly>(text)
+        .map_err(|e| corrupt(e.to_string()))?
+        .v
+        .ok_or_else(|| corrupt("no version".into()))?;
+    if found < version {
+        return Err(RecordError::Outdated { what, found });
+    }
+    if found > version {
+        return Err(RecordError::Newer { what, found });
+    }
+    serde_json::from_str::<Envelope<T>>(text)
+        .map(|e| e.body)
+        .map_err(|e| corrupt(e.to_string()))
+}
+
+#[derive(Serialize, Deserialize)]
+struct SessionV1 {
+    grant_id: String,
+    generation: u64,
+    access_token: AccessToken,
+    issued_at: Timestamp,
+    expires_in: Option<u64>,
+    expires_at: Option<Timestamp>,
+    refresh_token: Option<RefreshToken>,
+    refresh_expires_in: Option<u64>,
+    refresh_expires_at: Option<Timestamp>,
+    scope: Option<String>,
+    owner_id: Option<String>,
+    endpoint_id: Option<String>,
+}
+
+pub fn encode_session(s: &StoredSession) -> String {
+    let t = &s.tokens;
+    encode(
+        SESSION_VERSION,
+        SessionV1 {
+            grant_id: s.grant_id.clone(),
+            generation: s.generation,
+            access_token: t.access_token.clone(),
+            issued_at: t.issued_at,
+            expires_in: t.expires_in,
+            expires_at: t.expires_at,
+            refresh_token: t.refresh_token.clone(),
+            refresh_expires_in: t.refresh_expires_in,
+            refresh_expires_at: t.refresh_expires_at,
+            scope: t.scope.clone(),
+            owner_id: t.owner_id.clone(),
+            endpoint_id: t.endpoint_id.clone(),
+        },
+    )
+}
+
+pub fn decode_session(text: &str) -> Result<StoredSession, RecordError> {
+    let r: SessionV1 = decode("session", SESSION_VERSION, text)?;
+    let corrupt = |detail: &str| RecordError::Corrupt {
+        what: "session",
+        detail: detail.into(),
+    };
+    if r.access_token.is_empty() || r.grant_id.is_empty() {
+        return Err(corrupt("empty token or grant"));
+    }
+    if r.refresh_token.as_ref().is_some_and(|t| t.is_empty()) {
+        return Err(corrupt("empty refresh token"));
+    }
+    if r.expires_at.is_some_and(|e| e < r.issued_at) {
+        return Err(corrupt("expiry before issue"));
+    }
+    Ok(StoredSession {
+        grant_id: r.grant_id,
+        generation: r.generation,
+        tokens: TokenSet {
+            access_token: r.access_token,
+            issued_at: r.issued_at,
+            expires_in: r.expires_in,
+            expires_at: r.expires_at,
+            refresh_token: r.refresh_token,
+            refresh_expires_in: r.refresh_expires_in,
+            refresh_expires_at: r.refresh_expires_at,
+            scope: r.scope,
+            owner_id: r.owner_id,
+            endpoint_id: r.endpoint_id,
+        },
+    })
+}
+
+#[derive(Serialize)]
+struct PendingOut<'a> {
+    state: &'a str,
+    verifier: &'a str,
+    redirect_uri: &'a str,
+    client_id: &'a str,
+    created_at: Timestamp,
+}
+
+#[derive(Deserialize)]
+struct PendingIn {
+    state: String,
+    verifier: CodeVerifier,
+    redirect_uri: String,
+    client_id: String,
+    created_at: Timestamp,
+}
+
+pub fn encode_pending(p: &PendingAuthorization) -> String {
+    encode(
+        PENDING_VERSION,
+        PendingOut {
+            state: p.state.expose(),
+            verifier: p.verifier.expose(),
+            redirect_uri: &p.redirect_uri,
+            client_id: &p.client_id,
+            created_at: p.created_at,
+        },
+    )
+}
+
+pub fn decode_pending(text: &str) -> Result<PendingAuthorization, RecordError> {
+    let r: PendingIn = decode("sign-in in progress", PENDING_VERSION, text)?;
+    if r.state.len() < 22 {
+        return Err(RecordError::Corrupt {
+            what: "sign-in in progress",
+            detail: "state too short".into(),
+        });
+    }
+    Ok(PendingAuthorization {
+        state: StateToken::from_stored(r.state),
+        verifier: r.verifier,
+        redirect_uri: r.redirect_uri,
+        client_id: r.client_id,
+        created_at: r.created_at,
+    })
+}
+
+pub fn encode_inspector(i: &Inspector) -> String {
+    encode(INSPECTOR_VERSION, i)
+}
+
+pub fn decode_inspector(text: &str) -> Result<Inspector, RecordError> {
+    decode("inspector record", INSPECTOR_VERSION, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorize::{AuthorizeRequest, start};
+    use crate::random::testing::SeededEntropy;
+    use crate::token::parse_token_response;
+    use proptest::prelude::*;
+
+    const T0: Timestamp = Timestamp::from_secs(1_800_000_000);
+
+    fn session() -> StoredSession {
+        let tokens = parse_token_response(
+            br#"{"access_token":"AT","token_type":"bearer","expires_in":3600,"refresh_token":"RT","refresh_token_expires_in":604800,"scope":"ReadAccounts","owner_id":"1","endpoint_id":"e"}"#,
+            T0,
+        )
+        .unwrap();
+        StoredSession {
+            grant_id: "g1".into(),
+            generation: 4,
+            tokens,
+        }
+    }
+
+    fn pending() -> PendingAuthorization {
+        let r = AuthorizeRequest {
+            endpoint: "https://h/a".into(),
+            client_id: "c".into(),
+            redirect_uri: "https://app/cb".into(),
+            ..Default::default()
+        };
+        start(&r, &mut SeededEntropy(3), T0).unwrap().pending
+    }
+
+    #[test]
+    fn session_round_trips() {
+        let s = session();
+        let text = encode_session(&s);
+        assert!(text.starts_with(r#"{"v":1,"#));
+        assert_eq!(decode_session(&text).unwrap(), s);
+    }
+
+    #[test]
+    fn pending_round_trips() {
+        let p = pending();
+        let back = decode_pending(&encode_pending(&p)).unwrap();
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn versions_are_checked() {
+        let text = encode_session(&session());
+        let old = text.replacen(r#""v":1"#, r#""v":0"#, 1);
+        assert_eq!(
+            decode_session(&old),
+            Err(RecordError::Outdated {
+                what: "session",
+                found: 0
+            })
+        );
+        let newer = text.replacen(r#""v":1"#, r#""v":7"#, 1);
+        assert_eq!(
+            decode_session(&newer),
+            Err(RecordError::Newer {
+                what: "session",
+                found: 7
+            })
+        );
+        let unversioned = r#"{"grant_id":"g"}"#;
+        assert!(matches!(
+            decode_session(unversioned),
+            Err(RecordError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn damaged_records_are_reported_not_trusted() {
+        for bad in [
+            "",
+            "null",
+            "[]",
+            "{",
+            r#"{"v":1}"#,
+            r#"{"v":"1"}"#,
+            r#"{"v":1,"grant_id":"g","generation":0,"access_token":"","issued_at":0}"#,
+        ] {
+            let e = decode_session(bad).unwrap_err();
+            assert!(e.to_string().contains("deleted"), "{bad}: {e}");
+        }
+        let short_verifier =
+            encode_pending(&pending()).replace(pending().verifier.expose(), "short");
+        assert!(matches!(
+            decode_pending(&short_verifier),
+            Err(RecordError::Corrupt { .. })
+        ));
+        let huge = format!(r#"{{"v":1,"x":"{}"}}"#, "a".repeat(MAX_RECORD_BYTES));
+        assert!(matches!(
+            decode_session(&huge),
+            Err(RecordError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn user_text_names_the_record() {
+        let e = decode_pending("{").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the saved sign-in in progress was damaged")
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn decoders_never_panic(text in ".*") {
+            let _ = decode_session(&text);
+            let _ = decode_pending(&text);
+            let _ = decode_inspector(&text);
+        }
+
+        #[test]
+        fn decoders_never_panic_on_versioned_junk(text in ".*") {
+            let doc = format!(r#"{{"v":1,"grant_id":{},"generation":0,"access_token":"x","issued_at":0}}"#, serde_json::to_string(&text).unwrap());
+            let _ = decode_session(&doc);
+        }
+    }
+}
