@@ -1,0 +1,230 @@
+//! The admin API under `/__sandbox/`: inspect grants and requests, inject faults, move the clock,
+//! expire or revoke tokens, reset. JSON in and out, not CORS-enabled, loopback peers only.
+//!
+//! It exists so browser and HTTP tests can prove what happened on the server (a revoke really
+//! ended the session; a refresh really was single-flight) and provoke what is hard to provoke
+//! (expiry, 503s, 429s) without restarting or sleeping. See `sandbox/README.md`.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::faults::Fault;
+use crate::server::{AppState, BodyError, read_body};
+
+fn admin_error(status: StatusCode, error: &str, message: &str) -> Response {
+    (status, Json(json!({ "error": error, "message": message }))).into_response()
+}
+
+/// Only loopback peers may use the admin API, whatever address the sandbox listens on.
+pub async fn guard(request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if !peer.is_some_and(|ip| ip.is_loopback()) {
+        return admin_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "The admin API answers loopback clients only",
+        );
+    }
+    next.run(request).await
+}
+
+/// Reads an optional JSON body: empty means `T::default()`.
+async fn json_body<T: DeserializeOwned + Default>(body: Body) -> Result<T, Response> {
+    let bytes = read_body(body).await.map_err(|e| match e {
+        BodyError::TooLarge => admin_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "Request body is too large",
+        ),
+        BodyError::Unreadable => admin_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "Request body could not be read",
+        ),
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| admin_error(StatusCode::BAD_REQUEST, "invalid_json", &e.to_string()))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/__sandbox", get(index))
+        .route("/__sandbox/", get(index))
+        .route("/__sandbox/state", get(state_view))
+        .route("/__sandbox/requests", get(requests).delete(clear_requests))
+        .route(
+            "/__sandbox/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
+        .route("/__sandbox/clock", get(clock).post(advance_clock))
+        .route(
+            "/__sandbox/expire-access-tokens",
+            post(expire_access_tokens),
+        )
+        .route("/__sandbox/revoke-grants", post(revoke_grants))
+        .route("/__sandbox/reset", post(reset))
+}
+
+async fn index(State(state): State<AppState>) -> Response {
+    Json(json!({
+        "base_url": state.base_url,
+        "endpoints": [
+            "GET /__sandbox/state",
+            "GET /__sandbox/requests", "DELETE /__sandbox/requests",
+            "GET /__sandbox/faults", "POST /__sandbox/faults", "DELETE /__sandbox/faults",
+            "GET /__sandbox/clock", "POST /__sandbox/clock",
+            "POST /__sandbox/expire-access-tokens",
+            "POST /__sandbox/revoke-grants",
+            "POST /__sandbox/reset",
+        ],
+        "docs": "sandbox/README.md",
+    }))
+    .into_response()
+}
+
+async fn state_view(State(state): State<AppState>) -> Response {
+    let now = state.clock.now_ms();
+    let store = state.store();
+    let (pending, codes) = store.counts(now);
+    Json(json!({
+        "now_ms": now,
+        "clock_offset_ms": state.clock.offset_ms(),
+        "grants": store.grant_views(&state.config.users, now),
+        "pending_sign_ins": pending,
+        "unused_codes": codes,
+    }))
+    .into_response()
+}
+
+async fn requests(State(state): State<AppState>) -> Response {
+    Json(state.log().entries()).into_response()
+}
+
+async fn clear_requests(State(state): State<AppState>) -> Response {
+    state.log().clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn list_faults(State(state): State<AppState>) -> Response {
+    Json(state.faults().list()).into_response()
+}
+
+async fn add_fault(State(state): State<AppState>, body: Body) -> Response {
+    let fault: Option<Fault> = match json_body(body).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let Some(fault) = fault else {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_fault",
+            "A fault needs at least a target",
+        );
+    };
+    if let Err(message) = fault.validate() {
+        return admin_error(StatusCode::BAD_REQUEST, "invalid_fault", &message);
+    }
+    state.faults().push(fault);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn clear_faults(State(state): State<AppState>) -> Response {
+    state.faults().clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn clock_json(state: &AppState) -> Response {
+    Json(json!({ "now_ms": state.clock.now_ms(), "offset_ms": state.clock.offset_ms() }))
+        .into_response()
+}
+
+async fn clock(State(state): State<AppState>) -> Response {
+    clock_json(&state)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    #[serde(default)]
+    advance_secs: u64,
+    #[serde(default)]
+    advance_ms: u64,
+}
+
+async fn advance_clock(State(state): State<AppState>, body: Body) -> Response {
+    let advance: Advance = match json_body(body).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let ms = advance
+        .advance_secs
+        .saturating_mul(1000)
+        .saturating_add(advance.advance_ms);
+    if ms == 0 {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_clock",
+            "Give advance_secs or advance_ms (> 0)",
+        );
+    }
+    state.clock.advance_ms(ms);
+    clock_json(&state)
+}
+
+async fn expire_access_tokens(State(state): State<AppState>) -> Response {
+    let now = state.clock.now_ms();
+    let expired = state.store().expire_access_tokens(now);
+    Json(json!({ "expired": expired })).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeGrants {
+    #[serde(default)]
+    grant_id: Option<String>,
+}
+
+async fn revoke_grants(State(state): State<AppState>, body: Body) -> Response {
+    let request: RevokeGrants = match json_body(body).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let id = match request.grant_id.as_deref() {
+        None => None,
+        Some(label) => match label.strip_prefix('g').and_then(|n| n.parse::<u64>().ok()) {
+            Some(n) => Some(n),
+            None => {
+                return admin_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant_id",
+                    "grant_id looks like \"g1\"",
+                );
+            }
+        },
+    };
+    match state.store().admin_revoke(id) {
+        Some(revoked) => Json(json!({ "revoked": revoked })).into_response(),
+        None => admin_error(StatusCode::NOT_FOUND, "unknown_grant", "No such grant"),
+    }
+}
+
+async fn reset(State(state): State<AppState>) -> Response {
+    state.reset();
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -1,0 +1,241 @@
+//! The REST API the app shows: account, extension and call log, behind Bearer tokens.
+//!
+//! Every call goes through [`authenticate`]: the Authorization header (AGW-401/402), the token
+//! (OAU-149 unknown, OAU-128 expired, OAU-213 revoked or superseded), the user's rate-limit group,
+//! then the client's permission (403 CMN-401). `~` and the user's own ids address the resources.
+
+#![allow(
+    clippy::result_large_err,
+    reason = "handlers return a finished Response early; boxing it would only add noise"
+)]
+
+pub mod calllog;
+pub mod resources;
+
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::errors::{ApiError, annotate, grant_label};
+use crate::form::Params;
+use crate::pkce::hash_secret;
+use crate::ratelimit::{Decision, Group};
+use crate::seed::User;
+use crate::server::AppState;
+use crate::store::AccessFailure;
+
+/// A request that passed authentication, rate limiting and the permission check.
+struct Caller {
+    grant_id: u64,
+    user_index: usize,
+    rate: Option<Decision>,
+}
+
+/// Checks the bearer token, counts the call in `group`, and requires `permission`.
+fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    group: Group,
+    permission: &str,
+) -> Result<Caller, Response> {
+    let Some(header) = headers.get(AUTHORIZATION) else {
+        return Err(
+            ApiError::unauthorized("AGW-401", "Authorization header is not specified")
+                .into_response(),
+        );
+    };
+    let invalid_header =
+        || ApiError::unauthorized("AGW-402", "Invalid Authorization header").into_response();
+    let value = header.to_str().map_err(|_| invalid_header())?;
+    let mut parts = value.splitn(2, ' ');
+    let scheme = parts.next().unwrap_or_default();
+    let token = parts.next().map(str::trim).unwrap_or_default();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+        return Err(invalid_header());
+    }
+    let now = state.clock.now_ms();
+    let access = state.store().check_access(&hash_secret(token), now);
+    let ctx = access.map_err(|failure| {
+        let err = match failure {
+            AccessFailure::Unknown => ApiError::unauthorized("OAU-149", "Invalid token"),
+            AccessFailure::Expired(g) => {
+                ApiError::unauthorized("OAU-128", "Access token expired").with_grant(g)
+            }
+            AccessFailure::Revoked(g) => {
+                ApiError::unauthorized("OAU-213", "Token not found").with_grant(g)
+            }
+        };
+        err.into_response()
+    })?;
+    let user = state.config.users.get(ctx.user_index);
+    let rate = match (&state.config.rate_limits, user) {
+        (Some(limits), Some(user)) => {
+            let decision = state
+                .rate()
+                .check(limits, &user.email.to_ascii_lowercase(), group, now);
+            if decision.retry_after_secs.is_some() {
+                let mut response = ApiError::rate_limited(None)
+                    .with_grant(ctx.grant_id)
+                    .into_response();
+                decision.apply(response.headers_mut());
+                return Err(response);
+            }
+            Some(decision)
+        }
+        _ => None,
+    };
+    let allowed = state
+        .client(&ctx.client_id)
+        .is_some_and(|c| c.permissions.iter().any(|p| p == permission));
+    if !allowed {
+        let mut response = ApiError::missing_permission(permission)
+            .with_grant(ctx.grant_id)
+            .into_response();
+        if let Some(d) = rate {
+            d.apply(response.headers_mut());
+        }
+        return Err(response);
+    }
+    Ok(Caller {
+        grant_id: ctx.grant_id,
+        user_index: ctx.user_index,
+        rate,
+    })
+}
+
+fn respond(caller: &Caller, body: Value) -> Response {
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    if let Some(d) = caller.rate {
+        d.apply(response.headers_mut());
+    }
+    annotate(&mut response, |info| {
+        info.grant_id = Some(grant_label(caller.grant_id))
+    });
+    response
+}
+
+fn not_found(caller: &Caller, name: &str, value: &str) -> Response {
+    let mut err = ApiError::simple(
+        StatusCode::NOT_FOUND,
+        "CMN-102",
+        format!("Resource for parameter [{name}] is not found"),
+    );
+    err.item.insert("parameterName".into(), Value::from(name));
+    err.item.insert("parameterValue".into(), Value::from(value));
+    let mut response = err.with_grant(caller.grant_id).into_response();
+    if let Some(d) = caller.rate {
+        d.apply(response.headers_mut());
+    }
+    response
+}
+
+/// Resolves `~`/own ids for the caller; `Err` is the 404 to send.
+fn resolve<'a>(
+    state: &'a AppState,
+    caller: &Caller,
+    account: &str,
+    extension: Option<&str>,
+) -> Result<&'a User, Response> {
+    let Some(user) = state.config.users.get(caller.user_index) else {
+        return Err(not_found(caller, "accountId", account));
+    };
+    if account != "~" && account != user.account.id.to_string() {
+        return Err(not_found(caller, "accountId", account));
+    }
+    if let Some(ext) = extension
+        && ext != "~"
+        && ext != user.extension_id.to_string()
+    {
+        return Err(not_found(caller, "extensionId", ext));
+    }
+    Ok(user)
+}
+
+fn bad_path() -> Response {
+    ApiError::simple(StatusCode::BAD_REQUEST, "CMN-101", "Invalid path parameter").into_response()
+}
+
+/// `GET /restapi/v1.0/account/{accountId}` (Light, ReadAccounts).
+pub async fn account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let caller = match authenticate(&state, &headers, Group::Light, "ReadAccounts") {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Ok(Path(account_id)) = path else {
+        return bad_path();
+    };
+    match resolve(&state, &caller, &account_id, None) {
+        Ok(user) => respond(&caller, resources::account_json(&state.base_url, user)),
+        Err(r) => r,
+    }
+}
+
+/// `GET /restapi/v1.0/account/{accountId}/extension/{extensionId}` (Light, ReadAccounts).
+pub async fn extension(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Response {
+    let caller = match authenticate(&state, &headers, Group::Light, "ReadAccounts") {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Ok(Path((account_id, extension_id))) = path else {
+        return bad_path();
+    };
+    match resolve(&state, &caller, &account_id, Some(&extension_id)) {
+        Ok(user) => respond(&caller, resources::extension_json(&state.base_url, user)),
+        Err(r) => r,
+    }
+}
+
+/// `GET /restapi/v1.0/account/{accountId}/extension/{extensionId}/call-log` (Heavy, ReadCallLog).
+pub async fn call_log(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Response {
+    let caller = match authenticate(&state, &headers, Group::Heavy, "ReadCallLog") {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Ok(Path((account_id, extension_id))) = path else {
+        return bad_path();
+    };
+    let user = match resolve(&state, &caller, &account_id, Some(&extension_id)) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let params = Params::from_query(uri.query().unwrap_or_default());
+    let now = i64::try_from(state.clock.now_ms()).unwrap_or(i64::MAX);
+    let query = match calllog::parse_query(&params, now) {
+        Ok(q) => q,
+        Err(err) => {
+            let mut response = err.with_grant(caller.grant_id).into_response();
+            if let Some(d) = caller.rate {
+                d.apply(response.headers_mut());
+            }
+            return response;
+        }
+    };
+    let records = state
+        .call_logs
+        .get(caller.user_index)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let page = calllog::select(records, &query);
+    let base = format!(
+        "{}/call-log",
+        resources::extension_uri(&state.base_url, user)
+    );
+    respond(&caller, calllog::page_json(&page, &query, &base, &params))
+}
