@@ -1,1 +1,5 @@
-fn main() {}
+//! The wasm entry point: mounts the app. Everything else lives in the library.
+
+fn main() {
+    rc_pkce::mount();
+}

@@ -138,6 +138,29 @@ impl AppConfig {
     }
 }
 
+/// The Content-Security-Policy a deployment of `config` must send (as a response header, since
+/// `frame-ancestors` has no effect in a `<meta>` element).
+///
+/// Scripts only from the site itself plus WebAssembly compilation; no inline script or style; no
+/// `<base>`; no framing; `fetch` only to the site (for config.json), the configured endpoints, and
+/// the RingCentral servers the Settings page can switch to.
+pub fn content_security_policy(config: &AppConfig) -> String {
+    let mut connect = vec!["'self'".to_string()];
+    connect.extend(config.connect_origins());
+    for preset in [PRODUCTION_SERVER, DEVTEST_SERVER] {
+        if let Ok(u) = HttpUrl::parse(preset) {
+            connect.push(u.origin());
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    connect.retain(|o| seen.insert(o.clone()));
+    format!(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; \
+         connect-src {}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'",
+        connect.join(" ")
+    )
+}
+
 /// What is wrong with the configuration, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -739,6 +762,26 @@ mod tests {
         );
         assert!(Settings::validate_client_id("").is_err());
         assert_eq!(Settings::validate_client_id("  abc ").unwrap(), "abc");
+    }
+
+    #[test]
+    fn csp_allows_exactly_the_configured_origins() {
+        let c = ok(r#"{"client_id":"a","server":"http://127.0.0.1:5001"}"#);
+        let csp = content_security_policy(&c);
+        assert!(csp.contains(
+            "connect-src 'self' http://127.0.0.1:5001 https://platform.ringcentral.com https://platform.devtest.ringcentral.com;"
+        ));
+        for directive in [
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "script-src 'self' 'wasm-unsafe-eval';",
+            "object-src 'none'",
+        ] {
+            assert!(csp.contains(directive), "{directive}");
+        }
+        assert!(!csp.contains("'unsafe-inline'") && !csp.contains("'unsafe-eval'"));
+        let prod = content_security_policy(&ok(r#"{"client_id":"a"}"#));
+        assert!(prod.contains("connect-src 'self' https://platform.ringcentral.com https://platform.devtest.ringcentral.com;"));
     }
 
     #[test]

@@ -1,0 +1,123 @@
+//! Loads the runtime configuration: `config.json` from beside `index.html` (relative to the page's
+//! base, so sub-path hosting works) and the visitor's Settings from `localStorage`, and combines
+//! them into the configuration the app runs with.
+
+use rc_pkce_core::config::{
+    AppConfig, ConfigError, Settings, decode_settings, encode_settings, parse_config,
+};
+
+use super::http;
+use super::location;
+use super::storage::{KeyValue, StorageError, WebStorage, keys};
+
+/// The outcome of loading the configuration.
+#[derive(Debug, Clone)]
+pub enum Loaded {
+    Ready {
+        config: AppConfig,
+        /// The visitor's Settings in effect, if any.
+        settings: Option<Settings>,
+        /// A problem that did not stop the app (e.g. a broken config.json overridden by Settings).
+        warning: Option<ConfigError>,
+    },
+    Failed(ConfigError),
+}
+
+/// Fetches and validates everything. Never fails silently: every problem is a [`ConfigError`].
+pub async fn load() -> Loaded {
+    let base = location::base_url();
+    let deployed = fetch_config(&base).await;
+    let (settings, settings_problem) = load_settings();
+    match (deployed, settings) {
+        (Ok(deployed), Some(s)) => Loaded::Ready {
+            config: s.apply(&deployed),
+            settings: Some(s),
+            warning: settings_problem,
+        },
+        (Ok(deployed), None) => Loaded::Ready {
+            config: deployed,
+            settings: None,
+            warning: settings_problem,
+        },
+        (Err(e), Some(s)) => match defaults(&base) {
+            Some(d) => Loaded::Ready {
+                config: s.apply(&d),
+                settings: Some(s),
+                warning: Some(e),
+            },
+            None => Loaded::Failed(e),
+        },
+        (Err(e), None) => Loaded::Failed(e),
+    }
+}
+
+/// A configuration with every default, for Settings to apply over when config.json is unusable.
+pub fn defaults(base: &str) -> Option<AppConfig> {
+    parse_config(r#"{"client_id":"unset"}"#, base).ok()
+}
+
+async fn fetch_config(base: &str) -> Result<AppConfig, ConfigError> {
+    let url = format!("{base}config.json");
+    let response = http::get_fresh(&url).await.map_err(|e| ConfigError {
+        field: None,
+        problem: format!("config.json could not be loaded from {url}: {}", e.title()),
+        fix: "Check that the site is reachable and that config.json is deployed beside index.html, then reload.".into(),
+    })?;
+    match response.status {
+        200 => {}
+        404 => {
+            return Err(ConfigError {
+                field: None,
+                problem: format!("config.json is missing: {url} answered 404 Not Found."),
+                fix: "Deploy a config.json beside index.html containing at least {\"client_id\": \"YOUR_CLIENT_ID\"} — or enter your client ID on the Settings page.".into(),
+            });
+        }
+        status => {
+            return Err(ConfigError {
+                field: None,
+                problem: format!("config.json could not be loaded: {url} answered HTTP {status}."),
+                fix: "Check the web server's configuration for config.json, then reload.".into(),
+            });
+        }
+    }
+    let text = String::from_utf8(response.body).map_err(|_| ConfigError {
+        field: None,
+        problem: "config.json is not UTF-8 text.".into(),
+        fix: "Save it as UTF-8 JSON.".into(),
+    })?;
+    parse_config(&text, base)
+}
+
+fn load_settings() -> (Option<Settings>, Option<ConfigError>) {
+    let store = WebStorage::local();
+    match store.get(keys::SETTINGS) {
+        Ok(None) => (None, None),
+        Ok(Some(text)) => match decode_settings(&text) {
+            Some(s) => (Some(s), None),
+            None => {
+                let _ = store.remove(keys::SETTINGS);
+                (
+                    None,
+                    Some(ConfigError {
+                        field: None,
+                        problem: "Your saved Settings were damaged and have been deleted.".into(),
+                        fix: "Enter your client ID again on the Settings page if you had one."
+                            .into(),
+                    }),
+                )
+            }
+        },
+        // localStorage blocked: Settings cannot persist, but the deployed config still works.
+        Err(_) => (None, None),
+    }
+}
+
+/// Saves the visitor's Settings. They hold a client ID and a preset, never a token.
+pub fn save_settings(settings: &Settings) -> Result<(), StorageError> {
+    WebStorage::local().set(keys::SETTINGS, &encode_settings(settings))
+}
+
+/// Forgets the visitor's Settings: the deployed config applies again.
+pub fn reset_settings() -> Result<(), StorageError> {
+    WebStorage::local().remove(keys::SETTINGS)
+}

@@ -1,0 +1,13 @@
+//! Thin adapters over browser APIs: storage, HTTP, the clock and timers, location and history,
+//! cross-tab coordination, and loading the runtime configuration.
+//!
+//! They move bytes and report failures as typed errors; they decide nothing. Every decision about
+//! what to send, store or accept is made in `rc_pkce_core`.
+
+pub mod clock;
+pub mod config_loader;
+pub mod http;
+pub mod location;
+pub mod storage;
+pub mod tabs;
+pub mod timer;

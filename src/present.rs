@@ -1,0 +1,288 @@
+//! What the pages say, decided without a browser: the text of every notice, countdowns, and the
+//! call-log page cache with its rate-limit cool-down. The components only render these.
+
+use std::collections::HashMap;
+
+use rc_pkce_core::Timestamp;
+use rc_pkce_core::error::ApiError;
+use rc_pkce_core::session::{Notice, RevokeStatus};
+
+use crate::api::{CallLogPage, Range};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Info,
+    Success,
+    Warning,
+    Error,
+}
+
+impl Tone {
+    pub fn class(self) -> &'static str {
+        match self {
+            Self::Info => "notice notice-info",
+            Self::Success => "notice notice-success",
+            Self::Warning => "notice notice-warning",
+            Self::Error => "notice notice-error",
+        }
+    }
+}
+
+/// A message for the user: what happened, the server's words, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub tone: Tone,
+    pub title: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// Offer a fresh sign-in ("Try again").
+    pub try_again: bool,
+}
+
+impl Message {
+    pub fn from_error(error: &ApiError) -> Self {
+        Self {
+            tone: Tone::Error,
+            title: error.title(),
+            detail: error.detail(),
+            hint: Some(error.hint()),
+            try_again: false,
+        }
+    }
+}
+
+pub fn notice_message(notice: &Notice) -> Message {
+    let plain = |tone, title: &str, hint: Option<&str>, try_again| Message {
+        tone,
+        title: title.to_string(),
+        detail: None,
+        hint: hint.map(str::to_string),
+        try_again,
+    };
+    match notice {
+        Notice::SignedOut(RevokeStatus::Pending) => plain(Tone::Info, "Signing out: revoking your tokens at RingCentral…", None, false),
+        Notice::SignedOut(RevokeStatus::Confirmed) => plain(
+            Tone::Success,
+            "You are signed out. RingCentral confirmed that the tokens are revoked.",
+            None,
+            false,
+        ),
+        Notice::SignedOut(RevokeStatus::LocalOnly(e)) => Message {
+            tone: Tone::Warning,
+            title: "You are signed out on this device, but RingCentral could not be told: the tokens were only deleted here.".into(),
+            detail: Some(e.title()),
+            hint: Some("They expire on their own. To end the session at once, sign in again when online and sign out.".into()),
+            try_again: false,
+        },
+        Notice::SessionEnded(e) => Message {
+            tone: Tone::Warning,
+            title: "Your session ended: RingCentral no longer accepts its refresh token.".into(),
+            detail: Some(match e.detail() {
+                Some(d) => format!("{} ({d})", e.title()),
+                None => e.title(),
+            }),
+            hint: Some("This happens when the session is revoked, signed out elsewhere, or replaced. Sign in again.".into()),
+            try_again: true,
+        },
+        Notice::SessionExpired => plain(
+            Tone::Warning,
+            "Your session expired: the refresh token reached the end of its lifetime.",
+            Some("Sign in again."),
+            true,
+        ),
+        Notice::NoRefreshToken => plain(
+            Tone::Warning,
+            "Your session ended when the access token expired: the app registration issues no refresh tokens.",
+            Some("Enable \"Issue refresh tokens\" for the app in the RingCentral Developer Console, then sign in again."),
+            true,
+        ),
+        Notice::SignedOutInAnotherTab => plain(Tone::Info, "You signed out in another tab.", None, false),
+        Notice::CallbackRejected(r) => Message {
+            tone: Tone::Error,
+            title: format!("Sign-in refused: {r}."),
+            detail: Some("No token request was sent.".into()),
+            hint: Some(r.hint().to_string()),
+            try_again: true,
+        },
+        Notice::AuthorizationDenied(e) => {
+            let mut m = Message::from_error(e);
+            m.try_again = true;
+            m
+        }
+        Notice::ExchangeFailed(e) => {
+            let mut m = Message::from_error(e);
+            m.title = format!("Sign-in failed while exchanging the code: {}", e.title());
+            m.try_again = true;
+            m
+        }
+        Notice::AlreadySignedIn => plain(
+            Tone::Info,
+            "That sign-in link was already used. You are still signed in; nothing was sent.",
+            None,
+            false,
+        ),
+        Notice::StoredRecordDiscarded(why) => Message {
+            tone: Tone::Warning,
+            title: format!("Your saved session could not be used: {why}."),
+            detail: None,
+            hint: Some("Sign in again.".into()),
+            try_again: false,
+        },
+    }
+}
+
+/// A remaining time as the session panel shows it: `59 min 12 s`, `45 s`, `2 d 3 h`, `expired`.
+pub fn countdown(now: Timestamp, until: Timestamp) -> String {
+    let ms = now.millis_until(until);
+    if ms == 0 {
+        return "expired".into();
+    }
+    let s = ms.div_ceil(1000);
+    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
+    if d > 0 {
+        format!("{d} d {h} h")
+    } else if h > 0 {
+        format!("{h} h {m} min")
+    } else if m > 0 {
+        format!("{m} min {sec} s")
+    } else {
+        format!("{sec} s")
+    }
+}
+
+/// Call-log pages already fetched, and when the Heavy rate-limit group allows the next request.
+///
+/// The call log is in RingCentral's Heavy group (10 requests a minute per user): pages are cached
+/// for the page's lifetime, never polled, and after a 429 no request is sent before the server's
+/// `Retry-After` (or 30 s) has passed.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CallLogCache {
+    pages: HashMap<(Range, u32), CallLogPage>,
+    blocked_until: Option<Timestamp>,
+}
+
+impl CallLogCache {
+    pub fn get(&self, range: Range, page: u32) -> Option<&CallLogPage> {
+        self.pages.get(&(range, page))
+    }
+
+    pub fn put(&mut self, range: Range, page: u32, data: CallLogPage) {
+        self.pages.insert((range, page), data);
+    }
+
+    /// Forgets cached pages (the user asked for fresh data).
+    pub fn clear_pages(&mut self) {
+        self.pages.clear();
+    }
+
+    /// Records a failure; a rate limit blocks requests until its wait is over.
+    pub fn failed(&mut self, error: &ApiError, now: Timestamp) {
+        if error.kind == rc_pkce_core::error::ErrorKind::RateLimited {
+            let secs = error
+                .retry_after_secs
+                .unwrap_or(rc_pkce_core::error::DEFAULT_RATE_LIMIT_WAIT_SECS);
+            self.blocked_until = Some(now.plus_secs(secs));
+        }
+    }
+
+    /// When requests may be sent again, if they may not now.
+    pub fn blocked_until(&self, now: Timestamp) -> Option<Timestamp> {
+        self.blocked_until.filter(|t| *t > now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rc_pkce_core::callback::CallbackRejection;
+    use rc_pkce_core::error::{ErrorKind, parse_error_response};
+
+    const T0: Timestamp = Timestamp::from_secs(1_800_000_000);
+
+    #[test]
+    fn every_notice_has_a_title() {
+        let e = ApiError::network("http://x", "down");
+        let all = [
+            Notice::SignedOut(RevokeStatus::Pending),
+            Notice::SignedOut(RevokeStatus::Confirmed),
+            Notice::SignedOut(RevokeStatus::LocalOnly(e.clone())),
+            Notice::SessionEnded(e.clone()),
+            Notice::SessionExpired,
+            Notice::NoRefreshToken,
+            Notice::SignedOutInAnotherTab,
+            Notice::CallbackRejected(CallbackRejection::StateMismatch),
+            Notice::AuthorizationDenied(e.clone()),
+            Notice::ExchangeFailed(e.clone()),
+            Notice::AlreadySignedIn,
+            Notice::StoredRecordDiscarded("x".into()),
+        ];
+        let titles: std::collections::BTreeSet<_> =
+            all.iter().map(|n| notice_message(n).title).collect();
+        assert_eq!(titles.len(), all.len());
+    }
+
+    #[test]
+    fn sign_out_says_whether_the_revoke_was_confirmed() {
+        assert!(
+            notice_message(&Notice::SignedOut(RevokeStatus::Confirmed))
+                .title
+                .contains("confirmed")
+        );
+        let offline = notice_message(&Notice::SignedOut(RevokeStatus::LocalOnly(
+            ApiError::network("x", "y"),
+        )));
+        assert!(offline.title.contains("only deleted here"));
+        assert_eq!(offline.tone, Tone::Warning);
+    }
+
+    #[test]
+    fn rejections_offer_try_again_and_say_nothing_was_sent() {
+        let m = notice_message(&Notice::CallbackRejected(CallbackRejection::StateMismatch));
+        assert!(m.try_again);
+        assert_eq!(m.detail.as_deref(), Some("No token request was sent."));
+        assert!(m.title.contains("state does not match"));
+    }
+
+    #[test]
+    fn session_end_keeps_the_server_reason() {
+        let e = parse_error_response(
+            400,
+            None,
+            br#"{"error":"invalid_grant","error_description":"Token is revoked"}"#,
+            T0,
+        );
+        let m = notice_message(&Notice::SessionEnded(e));
+        assert!(m.detail.unwrap().contains("Token is revoked"));
+    }
+
+    #[test]
+    fn countdowns() {
+        assert_eq!(countdown(T0, T0), "expired");
+        assert_eq!(countdown(T0, T0.plus_millis(400)), "1 s");
+        assert_eq!(countdown(T0, T0.plus_secs(45)), "45 s");
+        assert_eq!(countdown(T0, T0.plus_secs(3552)), "59 min 12 s");
+        assert_eq!(countdown(T0, T0.plus_secs(7200)), "2 h 0 min");
+        assert_eq!(countdown(T0, T0.plus_secs(604_800)), "7 d 0 h");
+        assert_eq!(countdown(T0.plus_secs(5), T0), "expired");
+    }
+
+    #[test]
+    fn call_log_cache_and_cool_down() {
+        let mut c = CallLogCache::default();
+        assert!(c.get(Range::Day, 1).is_none());
+        c.put(Range::Day, 1, CallLogPage::default());
+        assert!(c.get(Range::Day, 1).is_some());
+        assert!(c.get(Range::Week, 1).is_none());
+        let limited = parse_error_response(429, Some("12"), b"", T0);
+        c.failed(&limited, T0);
+        assert_eq!(c.blocked_until(T0), Some(T0.plus_secs(12)));
+        assert_eq!(c.blocked_until(T0.plus_secs(12)), None);
+        let mut c = CallLogCache::default();
+        c.failed(&parse_error_response(429, None, b"", T0), T0);
+        assert_eq!(c.blocked_until(T0), Some(T0.plus_secs(30)));
+        let mut c = CallLogCache::default();
+        c.failed(&ApiError::new(ErrorKind::ServerUnavailable), T0);
+        assert_eq!(c.blocked_until(T0), None);
+        c.clear_pages();
+    }
+}

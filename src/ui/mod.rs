@@ -1,0 +1,158 @@
+//! The Leptos components. They render the driver's signals and call its methods; decisions live
+//! in the core and in [`crate::present`].
+
+mod layout;
+pub mod pages;
+pub mod widgets;
+
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::hooks::use_navigate;
+use leptos_router::{NavigateOptions, path};
+
+use crate::browser::config_loader::{self, Loaded};
+use crate::browser::location;
+use crate::driver::Driver;
+
+pub use layout::Layout;
+
+/// The configuration as loaded, for the Settings and configuration pages.
+#[derive(Clone)]
+pub struct ConfigState(pub Loaded);
+
+/// The driver, shared with every component of a running app.
+#[derive(Clone, Copy)]
+pub struct DriverHandle(StoredValue<Rc<Driver>, LocalStorage>);
+
+/// A `Copy` handle that closures in views can capture (the driver itself is not `Send`).
+impl DriverHandle {
+    pub fn get(&self) -> Rc<Driver> {
+        self.0.get_value()
+    }
+
+    pub fn view(&self) -> RwSignal<crate::driver::SessionView> {
+        self.0.with_value(|d| d.view)
+    }
+
+    pub fn sign_in(&self) {
+        self.get().sign_in();
+    }
+
+    pub fn sign_out(&self) {
+        self.get().sign_out();
+    }
+
+    pub fn refresh_now(&self) {
+        self.get().refresh_now();
+    }
+
+    pub fn dismiss_notice(&self) {
+        self.get().dismiss_notice();
+    }
+}
+
+/// The driver of the running app. Only called under a configured app.
+pub fn use_driver() -> DriverHandle {
+    expect_context::<DriverHandle>()
+}
+
+/// The current time, updated every second while the calling component is mounted (for
+/// countdowns).
+pub fn use_now() -> RwSignal<rc_pkce_core::Timestamp> {
+    let now = RwSignal::new(crate::browser::clock::now());
+    if let Ok(handle) = set_interval_with_handle(
+        move || {
+            let _ = now.try_set(crate::browser::clock::now());
+        },
+        std::time::Duration::from_secs(1),
+    ) {
+        on_cleanup(move || handle.clear());
+    }
+    now
+}
+
+#[derive(Clone)]
+enum Boot {
+    Loading,
+    Failed,
+    Ready(Rc<Driver>),
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let boot = RwSignal::new_local(Boot::Loading);
+    let config = RwSignal::new(None::<ConfigState>);
+    leptos::task::spawn_local(async move {
+        let loaded = config_loader::load().await;
+        config.set(Some(ConfigState(loaded.clone())));
+        match loaded {
+            Loaded::Ready { config, .. } => boot.set(Boot::Ready(Driver::start(config))),
+            Loaded::Failed(_) => boot.set(Boot::Failed),
+        }
+    });
+    let base = location::base_path();
+    view! {
+        <Router base=base>
+            <Layout>
+                {move || {
+                    if let Some(c) = config.get() {
+                        provide_context(c);
+                    }
+                    match boot.get() {
+                        Boot::Loading => view! { <p class="loading" role="status">"Loading configuration…"</p> }.into_any(),
+                        Boot::Failed => view! { <UnconfiguredRoutes/> }.into_any(),
+                        Boot::Ready(driver) => {
+                            provide_context(DriverHandle(StoredValue::new_local(driver)));
+                            view! { <AppRoutes/> }.into_any()
+                        }
+                    }
+                }}
+            </Layout>
+        </Router>
+    }
+}
+
+#[component]
+fn AppRoutes() -> impl IntoView {
+    view! {
+        <FollowRouteRequests/>
+        <Routes fallback=|| view! { <pages::NotFound/> }>
+            <Route path=path!("/") view=pages::Home/>
+            <Route path=path!("/oauth2callback") view=pages::Callback/>
+            <Route path=path!("/account") view=pages::Account/>
+            <Route path=path!("/settings") view=pages::Settings/>
+        </Routes>
+    }
+}
+
+/// Without a usable configuration only Settings works; every other path explains the problem.
+#[component]
+fn UnconfiguredRoutes() -> impl IntoView {
+    view! {
+        <Routes fallback=|| view! { <pages::ConfigProblem/> }>
+            <Route path=path!("/settings") view=pages::Settings/>
+        </Routes>
+    }
+}
+
+/// Navigates where the driver asks (to the account page after sign-in), replacing the history
+/// entry so Back does not return to the callback.
+#[component]
+fn FollowRouteRequests() -> impl IntoView {
+    let requests = use_driver().get().route_request;
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(path) = requests.get() {
+            requests.set(None);
+            navigate(
+                &path,
+                NavigateOptions {
+                    replace: true,
+                    ..Default::default()
+                },
+            );
+        }
+    });
+}

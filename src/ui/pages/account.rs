@@ -1,0 +1,67 @@
+//! `/account`: who is signed in (extension and account, loaded in parallel), recent calls, the
+//! session panel, the PKCE inspector, and Sign out. Without a session it returns to `/`, where the
+//! reason is shown.
+
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::use_navigate;
+use rc_pkce_core::session::Phase;
+
+use crate::ui::use_driver;
+use crate::ui::widgets::{
+    AccountCard, CallLog, ExtensionCard, InspectorPanel, Load, SessionNotice, SessionPanel,
+    load_account, load_extension,
+};
+
+#[component]
+pub fn Account() -> impl IntoView {
+    let driver = use_driver();
+    let view_signal = driver.view();
+    let navigate = use_navigate();
+    let signed_in = move || {
+        matches!(
+            view_signal.with(|v| v.phase),
+            Phase::SignedIn | Phase::Refreshing
+        )
+    };
+    Effect::new(move |_| {
+        if !signed_in() {
+            navigate(
+                "/",
+                NavigateOptions {
+                    replace: true,
+                    ..Default::default()
+                },
+            );
+        }
+    });
+    move || {
+        if !signed_in() {
+            return ().into_any();
+        }
+        let extension = RwSignal::new(Load::Loading);
+        let account = RwSignal::new(Load::Loading);
+        // Both requests start here, together.
+        let reload_extension = load_extension(extension);
+        let reload_account = load_account(account);
+        view! {
+            <div class="page account">
+                <div class="page-head">
+                    <h1>"Your RingCentral account"</h1>
+                    <button class="button" on:click=move |_| driver.sign_out() data-testid="sign-out">"Sign out"</button>
+                </div>
+                <SessionNotice/>
+                <div class="grid">
+                    <ExtensionCard state=extension reload=reload_extension/>
+                    <AccountCard state=account extension reload=reload_account/>
+                </div>
+                <CallLog/>
+                <div class="grid">
+                    <SessionPanel/>
+                    <InspectorPanel/>
+                </div>
+            </div>
+        }
+        .into_any()
+    }
+}

@@ -1,0 +1,81 @@
+//! `/oauth2callback`: where RingCentral sends the browser back. The address bar is cleaned at once;
+//! the session checks the state (and issuer) and exchanges the code; errors get a page with
+//! "Try again". A callback that arrives while signed in (Back, reload, a replayed link) sends
+//! nothing and returns to the account.
+
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::use_navigate;
+use rc_pkce_core::callback::carries_response_parameters;
+use rc_pkce_core::session::Phase;
+
+use crate::browser::{clock, location};
+use crate::present::countdown;
+use crate::ui::widgets::SessionNotice;
+use crate::ui::{use_driver, use_now};
+
+#[component]
+pub fn Callback() -> impl IntoView {
+    let driver = use_driver();
+    let view_signal = driver.view();
+    let navigate = use_navigate();
+    let url = location::href();
+    let signed_in_before = matches!(
+        view_signal.get_untracked().phase,
+        Phase::SignedIn | Phase::Refreshing
+    );
+    if carries_response_parameters(&url) || !signed_in_before {
+        driver.get().handle_callback(url);
+    }
+    Effect::new(move |_| {
+        let v = view_signal.get();
+        let signed_in = matches!(v.phase, Phase::SignedIn | Phase::Refreshing);
+        if signed_in && v.notice.is_none() {
+            navigate(
+                "/account",
+                NavigateOptions {
+                    replace: true,
+                    ..Default::default()
+                },
+            );
+        }
+    });
+    let now = use_now();
+    view! {
+        <div class="page callback">
+            {move || {
+                let v = view_signal.get();
+                match v.phase {
+                    Phase::Exchanging => {
+                        let retry = v.problem.clone().map(|p| {
+                            let when = v.retry_at.map(|t| countdown(now.get(), t)).unwrap_or_default();
+                            view! {
+                                <p class="notice notice-warning" role="status" data-testid="exchange-problem">
+                                    {format!("{} Trying again in {when}.", p.title())}
+                                </p>
+                            }
+                        });
+                        view! {
+                            <h1 aria-live="polite">"Signing you in…"</h1>
+                            <p class="loading" role="status">"Checking the response and exchanging the one-time code for tokens."</p>
+                            {retry}
+                        }
+                        .into_any()
+                    }
+                    Phase::SignedIn | Phase::Refreshing => view! {
+                        <h1>"You are signed in"</h1>
+                        <SessionNotice/>
+                        <p><a href=format!("{}account", location::base_url())>"Continue to your account"</a></p>
+                    }
+                    .into_any(),
+                    _ => view! {
+                        <h1>"Sign-in did not complete"</h1>
+                        <SessionNotice/>
+                        <p class="muted">{format!("Checked at {}.", clock::local_time_of_day(clock::now()))}</p>
+                    }
+                    .into_any(),
+                }
+            }}
+        </div>
+    }
+}

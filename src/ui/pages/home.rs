@@ -1,0 +1,65 @@
+//! `/`: what the app does, which server and client it is configured for, and the sign-in button.
+//! A signed-in visitor goes straight to the account page.
+
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::components::A;
+use leptos_router::hooks::use_navigate;
+use rc_pkce_core::session::Phase;
+
+use crate::ui::use_driver;
+use crate::ui::widgets::SessionNotice;
+
+#[component]
+pub fn Home() -> impl IntoView {
+    let driver = use_driver();
+    let view_signal = driver.view();
+    let config = driver.get().config.clone();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if matches!(
+            view_signal.with(|v| v.phase),
+            Phase::SignedIn | Phase::Refreshing
+        ) {
+            navigate(
+                "/account",
+                NavigateOptions {
+                    replace: true,
+                    ..Default::default()
+                },
+            );
+        }
+    });
+    let busy = move || view_signal.with(|v| v.phase == Phase::Authorizing);
+    let server_label = config
+        .preset()
+        .map(|p| p.label().to_string())
+        .unwrap_or_else(|| "Custom server".into());
+    view! {
+        <div class="page home">
+            <h1>"Sign in to RingCentral — safely, from the browser"</h1>
+            <p class="lead">
+                "This page signs you in with OAuth 2.0 Authorization Code + PKCE: no client secret, a one-time verifier that never leaves this tab, "
+                "tokens kept in this tab's sessionStorage only and refreshed before they expire. Then it shows who you are and your recent calls."
+            </p>
+            <SessionNotice/>
+            <section class="card" aria-labelledby="target-heading">
+                <h2 id="target-heading">"Signing in to"</h2>
+                <dl class="facts">
+                    <dt>"Server"</dt>
+                    <dd data-testid="server">{format!("{server_label} — {}", config.server)}</dd>
+                    <dt>"Client ID"</dt>
+                    <dd data-testid="client-id"><code>{config.client_id.clone()}</code></dd>
+                    <dt>"Redirect URI"</dt>
+                    <dd><code>{config.redirect_uri.clone()}</code></dd>
+                </dl>
+                <div class="actions">
+                    <button class="button primary big" on:click=move |_| driver.sign_in() disabled=busy data-testid="sign-in">
+                        {move || if busy() { "Opening RingCentral…" } else { "Sign in with RingCentral" }}
+                    </button>
+                    <A href="/settings">"Use your own client ID or server"</A>
+                </div>
+            </section>
+        </div>
+    }
+}

@@ -1,0 +1,103 @@
+//! The PKCE inspector: every step of the last sign-in with its real values, secrets masked until
+//! the user chooses to reveal them.
+
+use leptos::prelude::*;
+use rc_pkce_core::inspector::{Step, StepKind};
+
+use crate::browser::clock;
+use crate::ui::use_driver;
+
+fn explanation(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::Pkce => {
+            "A fresh random verifier (32 bytes from crypto.getRandomValues, base64url) stays in this tab. Only its SHA-256 hash, the challenge, goes to RingCentral."
+        }
+        StepKind::Authorize => {
+            "The browser is sent to the authorize endpoint with these parameters. The state ties the answer to this tab."
+        }
+        StepKind::Callback => {
+            "RingCentral redirects back with a one-time code. The app checks the state (and iss when configured) before anything else, then removes these parameters from the address bar."
+        }
+        StepKind::TokenRequest => {
+            "The code is exchanged (or the refresh token used) with a form POST. The verifier proves this is the tab that started the sign-in; there is no client secret."
+        }
+        StepKind::TokenResponse => {
+            "What the token endpoint answered. Tokens stay in sessionStorage (or memory) of this tab only."
+        }
+    }
+}
+
+#[component]
+pub fn InspectorPanel() -> impl IntoView {
+    let steps = use_driver().get().inspector_view;
+    let reveal = RwSignal::new(false);
+    view! {
+        <section class="card inspector" aria-labelledby="inspector-heading">
+            <div class="card-head">
+                <h2 id="inspector-heading">"PKCE inspector"</h2>
+                <button
+                    class="button subtle"
+                    aria-pressed=move || reveal.get().to_string()
+                    on:click=move |_| reveal.update(|r| *r = !*r)
+                    data-testid="reveal"
+                >
+                    {move || if reveal.get() { "Hide secrets" } else { "Reveal secrets" }}
+                </button>
+            </div>
+            <p class="muted">
+                "Each step of the last sign-in with its real values. Kept in this tab only; secrets are masked until you reveal them."
+            </p>
+            {move || {
+                let list = steps.get().steps;
+                if list.is_empty() {
+                    return view! { <p>"No sign-in recorded in this tab yet."</p> }.into_any();
+                }
+                view! {
+                    <ol class="steps">
+                        {list.into_iter().map(|step| view! { <StepView step reveal/> }).collect_view()}
+                    </ol>
+                }
+                .into_any()
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn StepView(step: Step, reveal: RwSignal<bool>) -> impl IntoView {
+    let when = step.at.map(clock::local_time_of_day).unwrap_or_default();
+    let fields = step.fields.clone();
+    view! {
+        <li class="step">
+            <details open=matches!(step.kind, StepKind::Pkce | StepKind::TokenRequest)>
+                <summary>
+                    <span class="step-title">{step.title.clone()}</span>
+                    <span class="muted">{when}</span>
+                </summary>
+                <p class="muted">{explanation(step.kind)}</p>
+                <table class="fields">
+                    <tbody>
+                        {fields
+                            .into_iter()
+                            .map(|f| {
+                                let masked = f.masked();
+                                let secret = f.secret;
+                                let full = f.value.clone();
+                                view! {
+                                    <tr>
+                                        <th scope="row">{f.name.clone()}</th>
+                                        <td>
+                                            <code class:secret=secret>
+                                                {move || if secret && !reveal.get() { masked.clone() } else { full.clone() }}
+                                            </code>
+                                        </td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            </details>
+        </li>
+    }
+}

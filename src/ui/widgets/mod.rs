@@ -1,0 +1,13 @@
+//! Reusable pieces of the pages.
+
+mod call_log;
+mod cards;
+mod inspector;
+mod message;
+mod session_panel;
+
+pub use call_log::CallLog;
+pub use cards::{AccountCard, ExtensionCard, Load, load_account, load_extension};
+pub use inspector::InspectorPanel;
+pub use message::{MessageBox, SessionNotice};
+pub use session_panel::SessionPanel;
