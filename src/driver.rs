@@ -112,7 +112,7 @@ impl Driver {
         let handler: Rc<dyn Fn(TabEvent)> = Rc::new(move |e| {
             let Some(d) = weak.upgrade() else { return };
             match e {
-                TabEvent::Broadcast(b) => d.dispatch(Event::FromOtherTab(b)),
+                TabEvent::Broadcast(b) => d.dispatch(Event::FromOtherTab(*b)),
                 TabEvent::PeersChanged => d.publish_view(),
             }
         });

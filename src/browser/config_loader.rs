@@ -14,7 +14,7 @@ use super::storage::{KeyValue, StorageError, WebStorage, keys};
 #[derive(Debug, Clone)]
 pub enum Loaded {
     Ready {
-        config: AppConfig,
+        config: Box<AppConfig>,
         /// The visitor's Settings in effect, if any.
         settings: Option<Settings>,
         /// A problem that did not stop the app (e.g. a broken config.json overridden by Settings).
@@ -30,18 +30,18 @@ pub async fn load() -> Loaded {
     let (settings, settings_problem) = load_settings();
     match (deployed, settings) {
         (Ok(deployed), Some(s)) => Loaded::Ready {
-            config: s.apply(&deployed),
+            config: Box::new(s.apply(&deployed)),
             settings: Some(s),
             warning: settings_problem,
         },
         (Ok(deployed), None) => Loaded::Ready {
-            config: deployed,
+            config: Box::new(deployed),
             settings: None,
             warning: settings_problem,
         },
         (Err(e), Some(s)) => match defaults(&base) {
             Some(d) => Loaded::Ready {
-                config: s.apply(&d),
+                config: Box::new(s.apply(&d)),
                 settings: Some(s),
                 warning: Some(e),
             },

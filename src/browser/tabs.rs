@@ -74,7 +74,7 @@ enum Message {
 /// What the coordinator tells the driver.
 pub enum TabEvent {
     /// Another tab of this grant published tokens or signed out.
-    Broadcast(Broadcast),
+    Broadcast(Box<Broadcast>),
     /// The number of tabs sharing the session changed.
     PeersChanged,
 }
@@ -307,11 +307,13 @@ impl Tabs {
             } if g == grant => {
                 self.peers.borrow_mut().insert(from, (g, now));
                 if let Ok(session) = decode_session(&record) {
-                    (self.handler)(TabEvent::Broadcast(Broadcast::Tokens(session)));
+                    (self.handler)(TabEvent::Broadcast(Box::new(Broadcast::Tokens(session))));
                 }
             }
             Message::SignedOut { grant: g, .. } if g == grant => {
-                (self.handler)(TabEvent::Broadcast(Broadcast::SignedOut { grant_id: g }));
+                (self.handler)(TabEvent::Broadcast(Box::new(Broadcast::SignedOut {
+                    grant_id: g,
+                })));
             }
             _ => {}
         }

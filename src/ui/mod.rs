@@ -88,7 +88,7 @@ pub fn App() -> impl IntoView {
         let loaded = config_loader::load().await;
         config.set(Some(ConfigState(loaded.clone())));
         match loaded {
-            Loaded::Ready { config, .. } => boot.set(Boot::Ready(Driver::start(config))),
+            Loaded::Ready { config, .. } => boot.set(Boot::Ready(Driver::start(*config))),
             Loaded::Failed(_) => boot.set(Boot::Failed),
         }
     });
