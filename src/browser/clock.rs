@@ -30,3 +30,11 @@ pub fn local_from_iso(iso: &str) -> String {
     d.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED)
         .into()
 }
+
+/// A User Timing mark (`performance.mark`), read by `cargo xtask bench` to time the app from the
+/// outside. Marks are cheap and carry no data.
+pub fn mark(name: &str) {
+    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = p.mark(name);
+    }
+}

@@ -31,6 +31,8 @@ pub fn Home() -> impl IntoView {
         }
     });
     let busy = move || view_signal.with(|v| v.phase == Phase::Authorizing);
+    // The button is in the DOM and wired once this effect runs after the first render.
+    Effect::new(move |_| crate::browser::clock::mark("rc-pkce:sign-in-ready"));
     let server_label = config
         .preset()
         .map(|p| p.label().to_string())

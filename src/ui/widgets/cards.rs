@@ -76,6 +76,7 @@ pub fn ExtensionCard(
                 }
                 Load::Ready(ext) => view! {
                     <p class="big-name" data-testid="user-name">{ext.display_name()}</p>
+                    {crate::browser::clock::mark("rc-pkce:account-name")}
                     <dl class="facts">
                         {row("Extension number", ext.extension_number.clone(), "extension-number")}
                         {row("Email", ext.contact.email.clone(), "email")}
