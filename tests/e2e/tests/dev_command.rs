@@ -1,0 +1,94 @@
+//! The README's run command, `cargo xtask dev`, on this machine: it builds and starts the sandbox and
+//! `trunk serve`, serves the app on http://localhost:5000, a real sign-in completes through it, and
+//! Ctrl-C (SIGINT) stops both servers.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use e2e::Browser;
+use e2e::bundle::{tool_path, workspace_root};
+use e2e::env::{PASSWORD, USER, USER_NAME};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn port_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_command_serves_a_working_sign_in_and_stops_on_ctrl_c() {
+    for port in [5000, 5001] {
+        assert!(
+            port_free(port),
+            "port {port} is in use: stop the running `cargo xtask dev` (or trunk serve) before running this test"
+        );
+    }
+    let mut child = tokio::process::Command::new("cargo")
+        .args(["xtask", "dev"])
+        .current_dir(workspace_root())
+        .env("PATH", tool_path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cargo xtask dev starts");
+    let pid = child.id().expect("child pid");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut banner = Vec::new();
+    let ready = tokio::time::timeout(Duration::from_secs(900), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            banner.push(line.clone());
+            if line.contains("rc-pkce is running") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        ready,
+        Ok(true),
+        "dev did not report ready; output:\n{}",
+        banner.join("\n")
+    );
+    let text = banner.join("\n");
+    assert!(text.contains("http://localhost:5000"), "{text}");
+    assert!(text.contains("demo@example.com / demo-password"), "{text}");
+    // Keep draining output so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let browser = Browser::launch().await;
+    let outcome = std::panic::AssertUnwindSafe(async {
+        browser.goto("http://localhost:5000/").await;
+        browser.click("[data-testid=sign-in]").await;
+        browser.wait_for("input[name=username]").await;
+        browser.type_into("input[name=username]", USER).await;
+        browser.type_into("input[name=password]", PASSWORD).await;
+        browser.click("button[name=decision][value=allow]").await;
+        browser
+            .wait_for_text("[data-testid=user-name]", USER_NAME)
+            .await;
+        assert_eq!(browser.url().await, "http://localhost:5000/account");
+    });
+    let result = futures_util::FutureExt::catch_unwind(outcome).await;
+    if result.is_err() {
+        browser.save_artifacts("dev_command").await;
+    }
+    browser.close().await;
+
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("dev stops within a minute")
+        .expect("wait");
+    assert!(exit.success(), "dev exited with {exit}");
+    for port in [5000, 5001] {
+        assert!(port_free(port), "port {port} still in use after Ctrl-C");
+    }
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
