@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use crate::browser::http::{self, HttpResponse};
 use crate::browser::storage::{StorageError, TokenStore, keys};
 use crate::browser::tabs::{Support, TabEvent, Tabs};
-use crate::browser::timer::{WakeTimer, on_wake};
+use crate::browser::timer::{WakeTimer, on_page_restored, on_wake};
 use crate::browser::{clock, location};
 
 /// Everything the UI shows about the session, as one value.
@@ -122,6 +122,12 @@ impl Driver {
         on_wake(move || {
             if let Some(d) = weak.upgrade() {
                 d.dispatch(Event::Tick);
+            }
+        });
+        let weak = Rc::downgrade(&driver);
+        on_page_restored(move || {
+            if let Some(d) = weak.upgrade() {
+                d.dispatch(Event::PageRestored);
             }
         });
         driver

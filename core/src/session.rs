@@ -141,6 +141,9 @@ pub enum Event {
     },
     /// A timer fired (or the tab became visible again).
     Tick,
+    /// The browser showed this page again from its back/forward cache (e.g. Back from the
+    /// authorize page): the page resumes in the state it was left in instead of loading anew.
+    PageRestored,
     /// The user pressed "Refresh now".
     RefreshRequested,
     /// The lock asked for with [`Effect::AcquireRefreshLock`] is held (or locks are unavailable).
@@ -316,6 +319,15 @@ impl Session {
             } => self.on_callback(&url, pending, expected_issuer.as_deref(), now, &mut fx),
             Event::TokenResponse { id, result } => self.on_token_response(id, result, now, &mut fx),
             Event::Tick => self.on_tick(now, &mut fx),
+            Event::PageRestored => {
+                if self.phase == Phase::Authorizing {
+                    // The user came back without finishing the sign-in: it can be started again.
+                    // The pending record stays, so finishing it from the history entry ahead
+                    // (Forward, then Allow) still works.
+                    self.phase = Phase::SignedOut;
+                }
+                self.on_tick(now, &mut fx);
+            }
             Event::RefreshRequested => {
                 if self.is_signed_in() && self.in_flight.is_none() && self.awaiting_lock.is_none() {
                     self.attempt = 0;
@@ -1452,6 +1464,33 @@ mod tests {
         assert!(s.problem().is_none());
         assert_eq!(s.retry_at(), None);
         assert_eq!(wake(&fx), Some(now.plus_secs(3240)));
+    }
+
+    #[test]
+    fn coming_back_from_the_authorize_page_allows_a_new_sign_in() {
+        let mut s = Session::new("demo");
+        let (p, url) = pending(20);
+        s.handle(Event::SignInStarted { pending: p, url }, T0);
+        assert_eq!(s.phase(), Phase::Authorizing);
+        // Timers and visibility changes do not end the wait for the authorize page...
+        s.handle(Event::Tick, T0.plus_secs(1));
+        assert_eq!(s.phase(), Phase::Authorizing);
+        // ...but the page shown again from the back/forward cache does.
+        let fx = s.handle(Event::PageRestored, T0.plus_secs(5));
+        assert_eq!(s.phase(), Phase::SignedOut);
+        assert!(s.notice().is_none());
+        assert!(
+            !has(&fx, |e| matches!(e, Effect::ClearPending)),
+            "finishing the sign-in ahead in history still works: {fx:?}"
+        );
+
+        // A signed-in session only checks its timers.
+        let mut s = signed_in(3600, 604800);
+        let fx = s.handle(Event::PageRestored, T0.plus_secs(1));
+        assert!(s.is_signed_in());
+        assert_eq!(wake(&fx), Some(T0.plus_secs(3240)));
+        let fx = s.handle(Event::PageRestored, T0.plus_secs(3300));
+        assert!(has(&fx, |e| matches!(e, Effect::AcquireRefreshLock { .. })));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! One-shot timers over `setTimeout`, and the page-lifecycle hooks that wake the session after the
-//! tab slept (`visibilitychange`, `online`).
+//! tab slept (`visibilitychange`, `online`) or was shown again from the back/forward cache
+//! (`pageshow`).
 
 use std::cell::Cell;
 
@@ -53,5 +54,25 @@ pub fn on_wake(callback: impl Fn() + 'static) {
     }
     let _ = window.add_event_listener_with_callback("online", f);
     // The listeners live as long as the page.
+    cb.forget();
+}
+
+/// Calls `callback` when the browser shows this page again from its back/forward cache
+/// (`pageshow` with `persisted`): the page resumes as it was left, e.g. after Back from the
+/// authorize page.
+pub fn on_page_restored(callback: impl Fn() + 'static) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let cb = Closure::<dyn Fn(web_sys::Event)>::new(move |e: web_sys::Event| {
+        let persisted = js_sys::Reflect::get(&e, &"persisted".into())
+            .ok()
+            .and_then(|v| v.as_bool());
+        if persisted == Some(true) {
+            callback();
+        }
+    });
+    let _ = window.add_event_listener_with_callback("pageshow", cb.as_ref().unchecked_ref());
+    // The listener lives as long as the page.
     cb.forget();
 }

@@ -18,14 +18,16 @@ pub fn Account() -> impl IntoView {
     let driver = use_driver();
     let view_signal = driver.view();
     let navigate = use_navigate();
-    let signed_in = move || {
+    // A memo, so the page below is built once per sign-in: every refresh changes the session view
+    // (phase, expiry, generation), and rebuilding would reload all three cards each time.
+    let signed_in = Memo::new(move |_| {
         matches!(
             view_signal.with(|v| v.phase),
             Phase::SignedIn | Phase::Refreshing
         )
-    };
+    });
     Effect::new(move |_| {
-        if !signed_in() {
+        if !signed_in.get() {
             navigate(
                 "/",
                 NavigateOptions {
@@ -36,7 +38,7 @@ pub fn Account() -> impl IntoView {
         }
     });
     move || {
-        if !signed_in() {
+        if !signed_in.get() {
             return ().into_any();
         }
         let extension = RwSignal::new(Load::Loading);

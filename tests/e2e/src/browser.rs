@@ -6,7 +6,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
+pub use fantoccini::key::Key;
 use fantoccini::wd::WebDriverCompatibleCommand;
+pub use fantoccini::wd::WindowHandle;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
@@ -68,6 +70,18 @@ impl WebDriverCompatibleCommand for GetLog {
             http::Method::POST,
             Some(r#"{"type":"browser"}"#.to_string()),
         )
+    }
+}
+
+/// `text` as an XPath string literal (XPath 1.0 has no escapes; `concat` joins quote kinds).
+fn xpath_literal(text: &str) -> String {
+    if !text.contains('"') {
+        format!("\"{text}\"")
+    } else if !text.contains('\'') {
+        format!("'{text}'")
+    } else {
+        let parts: Vec<String> = text.split('"').map(|p| format!("\"{p}\"")).collect();
+        format!("concat({})", parts.join(", '\"', "))
     }
 }
 
@@ -237,15 +251,170 @@ impl Browser {
             .collect()
     }
 
-    /// Saves a screenshot and the console log under `target/e2e-artifacts/<name>/`.
+    /// The text the user sees on the page (`document.body.innerText`).
+    pub async fn page_text(&self) -> String {
+        self.execute("return document.body ? document.body.innerText : '';")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Waits until the page shows `text` anywhere; returns the page text.
+    pub async fn wait_for_page_text(&self, text: &str) -> String {
+        let started = Instant::now();
+        let mut last = String::new();
+        while started.elapsed() < WAIT {
+            last = self.page_text().await;
+            if last.contains(text) {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("waited {WAIT:?} for the page to show {text:?}; it shows:\n{last}");
+    }
+
+    /// Clicks the button whose visible text is `text`.
+    pub async fn click_button(&self, text: &str) {
+        let xpath = format!("//button[normalize-space()={}]", xpath_literal(text));
+        let e = self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("waited {WAIT:?} for a button {text:?}: {e}"));
+        e.click()
+            .await
+            .unwrap_or_else(|err| panic!("click button {text:?}: {err}"));
+    }
+
+    /// The value of attribute `name` of the element matching `css` (waiting for the element).
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        self.wait_for(css).await.attr(name).await.ok().flatten()
+    }
+
+    /// Presses `key` (e.g. [`Key::Tab`], [`Key::Enter`]) on whatever has the focus, as a keyboard
+    /// user would.
+    pub async fn press(&self, key: Key) {
+        let active = self
+            .client
+            .active_element()
+            .await
+            .unwrap_or_else(|e| panic!("no active element: {e}"));
+        active
+            .send_keys(&char::from(key).to_string())
+            .await
+            .unwrap_or_else(|e| panic!("press {key:?}: {e}"));
+    }
+
+    /// Types `text` into whatever has the focus.
+    pub async fn type_active(&self, text: &str) {
+        let active = self
+            .client
+            .active_element()
+            .await
+            .unwrap_or_else(|e| panic!("no active element: {e}"));
+        active
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into the focused element: {e}"));
+    }
+
+    /// Reloads the page.
+    pub async fn reload(&self) {
+        self.client
+            .refresh()
+            .await
+            .unwrap_or_else(|e| panic!("reload: {e}"));
+    }
+
+    /// The browser's Back button.
+    pub async fn back(&self) {
+        self.client
+            .back()
+            .await
+            .unwrap_or_else(|e| panic!("back: {e}"));
+    }
+
+    /// The browser's Forward button.
+    pub async fn forward(&self) {
+        self.client
+            .forward()
+            .await
+            .unwrap_or_else(|e| panic!("forward: {e}"));
+    }
+
+    /// The window (tab) that commands go to.
+    pub async fn current_window(&self) -> WindowHandle {
+        self.client
+            .window()
+            .await
+            .unwrap_or_else(|e| panic!("current window: {e}"))
+    }
+
+    /// Every open window and tab.
+    pub async fn windows(&self) -> Vec<WindowHandle> {
+        self.client
+            .windows()
+            .await
+            .unwrap_or_else(|e| panic!("list windows: {e}"))
+    }
+
+    /// Sends later commands to `window`.
+    pub async fn switch_to(&self, window: &WindowHandle) {
+        self.client
+            .switch_to_window(window.clone())
+            .await
+            .unwrap_or_else(|e| panic!("switch to window: {e}"));
+    }
+
+    /// Opens a new top-level window of the same browser (its own, empty sessionStorage, like a
+    /// window the user opens), switches to it and loads `url`.
+    pub async fn open_window(&self, url: &str) -> WindowHandle {
+        let opened = self
+            .client
+            .new_window(false)
+            .await
+            .unwrap_or_else(|e| panic!("new window: {e}"));
+        self.switch_to(&opened.handle).await;
+        self.goto(url).await;
+        opened.handle
+    }
+
+    /// Runs `window.open(url)` in the current page, as a click on a link with a new-tab target
+    /// would: the new tab gets a copy of this tab's sessionStorage. Switches to the new tab and
+    /// returns its handle.
+    pub async fn duplicate_tab(&self, url: &str) -> WindowHandle {
+        let before = self.windows().await;
+        let script = format!(
+            "window.open({}, '_blank'); return true;",
+            serde_json::to_string(url).expect("a string")
+        );
+        self.execute(&script).await;
+        let started = Instant::now();
+        loop {
+            let now = self.windows().await;
+            if let Some(new) = now.into_iter().find(|w| !before.contains(w)) {
+                self.switch_to(&new).await;
+                return new;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "window.open({url}) opened no new tab"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Saves a screenshot, the page and the URL of every window, and the console log, under
+    /// `target/e2e-artifacts/<name>/`.
     pub async fn save_artifacts(&self, name: &str) -> PathBuf {
         let dir = crate::bundle::workspace_root()
             .join("target/e2e-artifacts")
             .join(name);
+        let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::create_dir_all(&dir);
-        if let Ok(png) = self.client.screenshot().await {
-            let _ = std::fs::write(dir.join("screenshot.png"), png);
-        }
         let log: Vec<String> = self
             .console()
             .await
@@ -253,9 +422,27 @@ impl Browser {
             .map(|(l, m)| format!("{l}\t{m}"))
             .collect();
         let _ = std::fs::write(dir.join("console.log"), log.join("\n"));
-        let _ = std::fs::write(dir.join("url.txt"), self.url().await);
-        if let Ok(html) = self.client.source().await {
-            let _ = std::fs::write(dir.join("page.html"), html);
+        let current = self.client.window().await.ok();
+        let windows = self.client.windows().await.unwrap_or_default();
+        for (i, w) in windows.iter().enumerate() {
+            let suffix = if windows.len() > 1 {
+                format!("-{}", i + 1)
+            } else {
+                String::new()
+            };
+            if windows.len() > 1 && self.client.switch_to_window(w.clone()).await.is_err() {
+                continue;
+            }
+            if let Ok(png) = self.client.screenshot().await {
+                let _ = std::fs::write(dir.join(format!("screenshot{suffix}.png")), png);
+            }
+            let _ = std::fs::write(dir.join(format!("url{suffix}.txt")), self.url().await);
+            if let Ok(html) = self.client.source().await {
+                let _ = std::fs::write(dir.join(format!("page{suffix}.html")), html);
+            }
+        }
+        if let Some(w) = current {
+            let _ = self.client.switch_to_window(w).await;
         }
         dir
     }

@@ -1,8 +1,14 @@
 //! One test's world: the sandbox and the static site on ephemeral loopback ports, configured for
 //! each other, a fresh browser, and helpers for the sandbox's admin API.
+//!
+//! With [`EnvOptions::sandbox_via_link`] the app reaches the sandbox through a [`Link`], a TCP relay
+//! the test can cut (see [`Env::cut_link`]): the nearest thing to pulling the network cable.
+//! Shutting the sandbox down is not the same: its graceful shutdown lets requests in flight finish.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -20,6 +26,10 @@ pub const PASSWORD: &str = "demo-password";
 pub const USER_NAME: &str = "Dana Whitfield";
 pub const USER_EXTENSION: &str = "101";
 pub const USER_COMPANY: &str = "Northwind Analytics";
+/// The sandbox's second seeded user.
+pub const SECOND_USER: &str = "second@example.com";
+pub const SECOND_PASSWORD: &str = "second-password";
+pub const SECOND_USER_NAME: &str = "Marcus Ortega";
 
 #[derive(Clone, Debug)]
 pub struct EnvOptions {
@@ -33,6 +43,11 @@ pub struct EnvOptions {
     pub config_extra: Value,
     /// Replaces the generated config.json entirely.
     pub config_override: Option<ConfigFile>,
+    /// The sandbox lists `Retry-After` and `X-Rate-Limit-*` in `Access-Control-Expose-Headers`,
+    /// so the app can read them (RingCentral does not; without it the app waits its default 30 s).
+    pub expose_rate_limit_headers: bool,
+    /// The app talks to the sandbox through a [`Link`] the test can cut ([`Env::cut_link`]).
+    pub sandbox_via_link: bool,
 }
 
 impl Default for EnvOptions {
@@ -45,8 +60,74 @@ impl Default for EnvOptions {
             permissions: vec!["ReadAccounts".into(), "ReadCallLog".into()],
             config_extra: json!({}),
             config_override: None,
+            expose_rate_limit_headers: false,
+            sandbox_via_link: false,
         }
     }
+}
+
+/// A TCP relay on a loopback port in front of the sandbox. [`Link::cut`] closes its listener and
+/// every connection through it at once, requests in flight included.
+pub struct Link {
+    pub addr: SocketAddr,
+    accept: tokio::task::JoinHandle<()>,
+    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Link {
+    /// Relays 127.0.0.1:<ephemeral> to `target`.
+    pub async fn start(target: SocketAddr) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let conns = Arc::clone(&connections);
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let relay = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns.lock().unwrap().push(relay.abort_handle());
+            }
+        });
+        Ok(Self {
+            addr,
+            accept,
+            connections,
+        })
+    }
+
+    /// `http://` + the relay's address.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops listening and drops every relayed connection: requests in flight get no answer and
+    /// new ones are refused.
+    pub fn cut(&self) {
+        self.accept.abort();
+        for c in self.connections.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// What the session panel on `/account` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Panel {
+    /// `data-expires-at`: when the access token expires, in ms since the epoch.
+    pub expires_at: u64,
+    /// "Refreshes so far".
+    pub generation: u64,
+    /// The "Tabs" line.
+    pub tabs: String,
 }
 
 pub struct Env {
@@ -55,6 +136,8 @@ pub struct Env {
     pub browser: Browser,
     pub http: reqwest::Client,
     pub options: EnvOptions,
+    /// The relay the app reaches the sandbox through, with [`EnvOptions::sandbox_via_link`].
+    pub link: Option<Link>,
 }
 
 impl Env {
@@ -77,6 +160,7 @@ impl Env {
             } else {
                 None
             },
+            expose_rate_limit_headers: options.expose_rate_limit_headers,
             ..Default::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -85,10 +169,19 @@ impl Env {
         let sandbox = sandbox::spawn(config, listener)
             .await
             .expect("sandbox starts");
+        let link = if options.sandbox_via_link {
+            Some(Link::start(sandbox.addr()).await.expect("link starts"))
+        } else {
+            None
+        };
+        let server = link
+            .as_ref()
+            .map_or_else(|| sandbox.base_url().to_string(), Link::base_url);
         let config_file = options.config_override.clone().unwrap_or_else(|| {
+            // The callback's `iss` is the sandbox's own base URL, also when reached via the link.
             let mut c = json!({
                 "client_id": "rc-pkce-demo",
-                "server": sandbox.base_url(),
+                "server": server,
                 "issuer": sandbox.base_url(),
             });
             if let (Some(obj), Some(extra)) = (c.as_object_mut(), options.config_extra.as_object())
@@ -107,7 +200,23 @@ impl Env {
             browser,
             http: reqwest::Client::new(),
             options,
+            link,
         }
+    }
+
+    /// Cuts the app's connection to the sandbox (needs [`EnvOptions::sandbox_via_link`]).
+    pub fn cut_link(&self) {
+        self.link
+            .as_ref()
+            .expect("EnvOptions::sandbox_via_link is set")
+            .cut();
+    }
+
+    /// The origin the app uses for the sandbox (the link's, when there is one).
+    pub fn sandbox_origin(&self) -> String {
+        self.link
+            .as_ref()
+            .map_or_else(|| self.sandbox.base_url().to_string(), Link::base_url)
     }
 
     pub fn app(&self, path: &str) -> String {
@@ -116,11 +225,16 @@ impl Env {
 
     /// From the home page through the sandbox's consent page to the account page.
     pub async fn sign_in(&self) {
+        self.sign_in_as(USER, PASSWORD, USER_NAME).await;
+    }
+
+    /// [`Env::sign_in`] as another seeded user, in the current window.
+    pub async fn sign_in_as(&self, user: &str, password: &str, name: &str) {
         self.browser.goto(&self.app("/")).await;
         self.browser.click("[data-testid=sign-in]").await;
-        self.consent(USER, PASSWORD, "allow").await;
+        self.consent(user, password, "allow").await;
         self.browser
-            .wait_for_text("[data-testid=user-name]", USER_NAME)
+            .wait_for_text("[data-testid=user-name]", name)
             .await;
     }
 
@@ -170,6 +284,39 @@ impl Env {
             .collect()
     }
 
+    /// Requests to `path` (no preflights).
+    pub async fn requests_to(&self, path: &str) -> Vec<Value> {
+        self.requests()
+            .await
+            .into_iter()
+            .filter(|r| r["path"] == path && r["method"] != "OPTIONS")
+            .collect()
+    }
+
+    /// REST API requests (no preflights) whose path ends with `suffix`.
+    pub async fn api_requests(&self, suffix: &str) -> Vec<Value> {
+        self.requests()
+            .await
+            .into_iter()
+            .filter(|r| {
+                r["method"] == "GET"
+                    && r["path"]
+                        .as_str()
+                        .is_some_and(|p| p.starts_with("/restapi/v1.0/") && p.ends_with(suffix))
+            })
+            .collect()
+    }
+
+    /// Revoke endpoint requests (no preflights).
+    pub async fn revoke_requests(&self) -> Vec<Value> {
+        self.requests_to("/restapi/oauth/revoke").await
+    }
+
+    /// Empties the sandbox's request log.
+    pub async fn clear_requests(&self) {
+        self.admin(reqwest::Method::DELETE, "requests", None).await;
+    }
+
     pub async fn state(&self) -> Value {
         self.admin(reqwest::Method::GET, "state", None).await
     }
@@ -205,6 +352,14 @@ impl Env {
             .await
     }
 
+    /// Faults not used up yet.
+    pub async fn pending_faults(&self) -> Vec<Value> {
+        match self.admin(reqwest::Method::GET, "faults", None).await {
+            Value::Array(a) => a,
+            _ => Vec::new(),
+        }
+    }
+
     /// Calls the REST API directly with `token`, as an attacker holding an old token would.
     pub async fn api_status_with(&self, token: &str) -> u16 {
         self.http
@@ -217,6 +372,40 @@ impl Env {
             .await
             .map(|r| r.status().as_u16())
             .unwrap_or(0)
+    }
+
+    /// The session panel of the current window, if it is shown. Read in one script: the panel
+    /// re-renders every second for its countdowns, so elements found earlier go stale.
+    pub async fn panel(&self) -> Option<Panel> {
+        let v = self
+            .browser
+            .execute(
+                "const q = id => document.querySelector(`[data-testid=${id}]`); \
+                 const e = q('access-expiry'), g = q('generation'), t = q('tabs'); \
+                 return e && g && t ? [e.dataset.expiresAt || '', g.textContent, t.textContent] : null;",
+            )
+            .await;
+        Some(Panel {
+            expires_at: v[0].as_str()?.parse().ok()?,
+            generation: v[1].as_str()?.trim().parse().ok()?,
+            tabs: v[2].as_str()?.to_string(),
+        })
+    }
+
+    /// Waits for the session panel and returns what it shows.
+    pub async fn wait_for_panel(&self) -> Panel {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(p) = self.panel().await {
+                return p;
+            }
+            assert!(
+                started.elapsed() < crate::browser::WAIT,
+                "no session panel on {}",
+                self.browser.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The stored session record of the current tab, parsed.
@@ -253,12 +442,28 @@ pub async fn run(
     options: EnvOptions,
     scenario: impl for<'a> FnOnce(&'a Env) -> Scenario<'a>,
 ) {
+    let started = std::time::Instant::now();
     let env = Env::start(options).await;
     let outcome = std::panic::AssertUnwindSafe(scenario(&env))
         .catch_unwind()
         .await;
+    // Shown with `--nocapture`: where a slow suite spends its time.
+    eprintln!("e2e {name}: {:.1} s", started.elapsed().as_secs_f64());
     if let Err(panic) = outcome {
         let dir = env.browser.save_artifacts(name).await;
+        // What the sandbox saw, for the post-mortem (it may be down on purpose).
+        let url = format!("{}/__sandbox/requests", env.sandbox.base_url());
+        let log = match env
+            .http
+            .get(&url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(e) => format!("request log unavailable: {e}"),
+        };
+        let _ = std::fs::write(dir.join("sandbox-requests.json"), log);
         eprintln!(
             "e2e {name} failed; screenshot and console log in {}",
             dir.display()

@@ -24,6 +24,8 @@ pub enum ConfigFile {
 #[derive(Clone, Debug)]
 pub struct Served {
     pub path: String,
+    /// The query string, if the request had one (e.g. a callback's `code` and `state`).
+    pub query: Option<String>,
     pub status: u16,
     pub bytes: usize,
 }
@@ -129,6 +131,7 @@ pub fn is_hashed(path: &str) -> bool {
 
 async fn serve(state: State, req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
     let (status, body, file) = if path == "/config.json" {
         match state.config.lock().unwrap().clone() {
             ConfigFile::Json(text) => {
@@ -169,6 +172,7 @@ async fn serve(state: State, req: Request<Body>) -> Response<Body> {
     };
     state.log.lock().unwrap().push(Served {
         path: path.clone(),
+        query,
         status: status.as_u16(),
         bytes: body.len(),
     });
