@@ -1,6 +1,7 @@
-//! The command line: four commands with a handful of flags, parsed by hand so xtask compiles in
+//! The command line: six commands with a handful of flags, parsed by hand so xtask compiles in
 //! seconds on a fresh machine.
 
+use crate::deploy::{self, CspOptions, DeployOptions};
 use crate::test::{STAGE_NAMES, Selection};
 
 pub const USAGE: &str = "\
@@ -17,6 +18,16 @@ commands:
     --from <stage>      start at <stage> and run the ones after it
     --only <stage>      run just <stage>
   bench [args...]       set up, then run the e2e bench binary with <args>
+  deploy --dist <dir> --url <public URL> [--nginx-out <file> [--nginx-listen <addr>]
+         [--nginx-root <dir>]]
+                        check <dir>/config.json (a `trunk build --release` output) for serving at
+                        <public URL> (e.g. https://example.com/ or https://me.github.io/rc-pkce/),
+                        write <dir>/_headers and <dir>/_redirects (Netlify, Cloudflare Pages) and,
+                        with --nginx-out, an nginx server block (listen default 80; root default
+                        <dir> less the URL's base path)
+  csp <config.json> [--url <public URL>]
+                        print the Content-Security-Policy header for that config
+                        (default URL http://localhost:5000/)
   help                  print this text";
 
 #[derive(Debug, PartialEq, Eq)]
@@ -25,6 +36,8 @@ pub enum Command {
     Dev,
     Test(Selection),
     Bench { args: Vec<String> },
+    Deploy(DeployOptions),
+    Csp(CspOptions),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -64,6 +77,10 @@ pub fn parse(args: &[String]) -> Result<Command, ParseError> {
         "bench" => Ok(Command::Bench {
             args: rest.to_vec(),
         }),
+        "deploy" => deploy::parse_deploy(rest)
+            .map(Command::Deploy)
+            .map_err(invalid),
+        "csp" => deploy::parse_csp(rest).map(Command::Csp).map_err(invalid),
         other => Err(invalid(format!("unknown command '{other}'"))),
     }
 }
@@ -116,9 +133,9 @@ mod tests {
     #[test]
     fn unknown_command_is_named() {
         assert_eq!(
-            parse_strs(&["deploy"]),
+            parse_strs(&["publish"]),
             Err(ParseError::Invalid(Some(
-                "unknown command 'deploy'".to_string()
+                "unknown command 'publish'".to_string()
             )))
         );
     }
@@ -181,6 +198,22 @@ mod tests {
                 "{args:?} should be rejected"
             );
         }
+    }
+
+    #[test]
+    fn deploy_and_csp() {
+        assert!(matches!(
+            parse_strs(&["deploy", "--dist", "dist", "--url", "https://example.com/"]),
+            Ok(Command::Deploy(_))
+        ));
+        assert!(matches!(
+            parse_strs(&["deploy", "--dist", "dist"]),
+            Err(ParseError::Invalid(Some(_)))
+        ));
+        assert!(matches!(
+            parse_strs(&["csp", "config.json"]),
+            Ok(Command::Csp(_))
+        ));
     }
 
     #[test]

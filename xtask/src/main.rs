@@ -1,6 +1,7 @@
 //! rc-pkce's developer tasks, run as `cargo xtask <command>`: the one entry point that installs the
 //! toolchain (`setup`), runs the app locally (`dev`), runs every check CI runs (`test`) and the bench
-//! (`bench`), so a fresh clone needs nothing but cargo.
+//! (`bench`), and writes the hosting configs of a deployment (`deploy`, `csp`), so a fresh clone
+//! needs nothing but cargo.
 //!
 //! Module map:
 //! - [`cli`]: the command line, parsed by hand, and the usage text.
@@ -12,9 +13,12 @@
 //! - [`test`]: the CI stages, in order.
 //! - [`summary`]: libtest summary parsing, totals, the stage table and the final line.
 //! - [`bench`]: the bench binary, with the browser set up.
+//! - [`deploy`]: `deploy` and `csp`, the per-deployment hosting configs (`_headers`, `_redirects`,
+//!   nginx) and the Content-Security-Policy computed from config.json.
 
 mod bench;
 mod cli;
+mod deploy;
 mod dev;
 mod lockfile;
 mod process;
@@ -78,6 +82,8 @@ fn main() -> ExitCode {
         cli::Command::Dev => dev::run(),
         cli::Command::Test(selection) => test::run(&selection),
         cli::Command::Bench { args } => bench::run(&args),
+        cli::Command::Deploy(options) => deploy::run_deploy(&options),
+        cli::Command::Csp(options) => deploy::run_csp(&options),
     };
     match result {
         Ok(code) => ExitCode::from(code),

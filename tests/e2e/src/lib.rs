@@ -11,6 +11,7 @@
 pub mod browser;
 pub mod bundle;
 pub mod env;
+pub mod hosting;
 pub mod site;
 
 pub use browser::Browser;
