@@ -5,6 +5,13 @@
 // (see pattern_script in Trunk.toml).
 const tag = document.querySelector("script[data-js]");
 
+// config.json is needed first thing; fetch it while the wasm module downloads and compiles. The app
+// takes this promise (or fetches by itself if it is missing or failed).
+const configUrl = new URL(`${tag.dataset.base}config.json`, location.origin).href;
+window.rcPkceConfig = fetch(configUrl, { cache: "no-cache", credentials: "same-origin", referrerPolicy: "no-referrer" })
+  .then(async (r) => ({ url: configUrl, status: r.status, body: await r.text() }));
+window.rcPkceConfig.catch(() => {});
+
 // Kept for diagnostics and checked by the end-to-end tests: the page must never trip its own CSP.
 window.rcPkceCspViolations = [];
 document.addEventListener("securitypolicyviolation", (e) => {

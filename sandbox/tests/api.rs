@@ -899,3 +899,20 @@ async fn the_admin_reset_clears_rate_limit_counters() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn api_responses_are_not_cacheable() {
+    let sb = start().await;
+    let tokens = sb.login().await;
+    for path in [EXTENSION, ACCOUNT, CALL_LOG] {
+        let resp = sb.api(path, &tokens.access).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            resp.headers()
+                .get("cache-control")
+                .and_then(|v| v.to_str().ok()),
+            Some("no-store"),
+            "{path}"
+        );
+    }
+}

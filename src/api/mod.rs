@@ -202,9 +202,14 @@ impl Range {
     }
 }
 
+/// `dateFrom` moves in steps of this size, so the same page keeps the same URL for a while: the
+/// browser's CORS preflight cache is keyed by URL, and paging stays stable while the user browses.
+pub const DATE_FROM_STEP_MS: u64 = 10 * 60 * 1000;
+
 /// The call-log path for one page of a range ending `now`.
 pub fn call_log_path(range: Range, page: u32, now: Timestamp) -> String {
-    let date_from = now.minus_millis(range.days() * 86_400_000).to_rfc3339();
+    let start = now.minus_millis(range.days() * 86_400_000).as_millis();
+    let date_from = Timestamp::from_millis(start - start % DATE_FROM_STEP_MS).to_rfc3339();
     let page = page.max(1).to_string();
     let per_page = CALLS_PER_PAGE.to_string();
     let query = form_encode([

@@ -47,7 +47,12 @@ pub async fn load() -> Loaded {
             },
             None => Loaded::Failed(e),
         },
-        (Err(e), None) => Loaded::Failed(e),
+        (Err(mut e), None) => {
+            if let Some(lost) = settings_problem {
+                e.fix = format!("{} ({} {})", e.fix, lost.problem, lost.fix);
+            }
+            Loaded::Failed(e)
+        }
     }
 }
 
@@ -58,34 +63,58 @@ pub fn defaults(base: &str) -> Option<AppConfig> {
 
 async fn fetch_config(base: &str) -> Result<AppConfig, ConfigError> {
     let url = format!("{base}config.json");
-    let response = http::get_fresh(&url).await.map_err(|e| ConfigError {
-        field: None,
-        problem: format!("config.json could not be loaded from {url}: {}", e.title()),
-        fix: "Check that the site is reachable and that config.json is deployed beside index.html, then reload.".into(),
-    })?;
-    match response.status {
-        200 => {}
-        404 => {
-            return Err(ConfigError {
+    let (status, body) = match prefetched(&url).await {
+        Some(answer) => answer,
+        None => {
+            let response = http::get_fresh(&url).await.map_err(|e| ConfigError {
                 field: None,
-                problem: format!("config.json is missing: {url} answered 404 Not Found."),
-                fix: "Deploy a config.json beside index.html containing at least {\"client_id\": \"YOUR_CLIENT_ID\"} — or enter your client ID on the Settings page.".into(),
-            });
-        }
-        status => {
-            return Err(ConfigError {
+                problem: format!("config.json could not be loaded from {url}: {}", e.title()),
+                fix: "Check that the site is reachable and that config.json is deployed beside index.html, then reload.".into(),
+            })?;
+            let text = String::from_utf8(response.body).map_err(|_| ConfigError {
                 field: None,
-                problem: format!("config.json could not be loaded: {url} answered HTTP {status}."),
-                fix: "Check the web server's configuration for config.json, then reload.".into(),
-            });
+                problem: "config.json is not UTF-8 text.".into(),
+                fix: "Save it as UTF-8 JSON.".into(),
+            })?;
+            (response.status, text)
         }
+    };
+    match status {
+        200 => parse_config(&body, base),
+        404 => Err(ConfigError {
+            field: None,
+            problem: format!("config.json is missing: {url} answered 404 Not Found."),
+            fix: "Deploy a config.json beside index.html containing at least {\"client_id\": \"YOUR_CLIENT_ID\"} — or enter your client ID on the Settings page.".into(),
+        }),
+        status => Err(ConfigError {
+            field: None,
+            problem: format!("config.json could not be loaded: {url} answered HTTP {status}."),
+            fix: "Check the web server's configuration for config.json, then reload.".into(),
+        }),
     }
-    let text = String::from_utf8(response.body).map_err(|_| ConfigError {
-        field: None,
-        problem: "config.json is not UTF-8 text.".into(),
-        fix: "Save it as UTF-8 JSON.".into(),
-    })?;
-    parse_config(&text, base)
+}
+
+/// boot.js starts fetching config.json while the wasm module downloads and compiles, and leaves
+/// the promise on `window.rcPkceConfig` (`{url, status, body}`). Taken once; `None` when absent,
+/// for another URL, or failed (the caller then fetches itself and classifies the failure).
+async fn prefetched(url: &str) -> Option<(u16, String)> {
+    use js_sys::{Promise, Reflect};
+    use wasm_bindgen::JsCast;
+    let window = web_sys::window()?;
+    let key = wasm_bindgen::JsValue::from_str("rcPkceConfig");
+    let promise = Reflect::get(&window, &key)
+        .ok()?
+        .dyn_into::<Promise>()
+        .ok()?;
+    let _ = Reflect::delete_property(&window, &key);
+    let answer = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+    let field = |name: &str| Reflect::get(&answer, &name.into()).ok();
+    if field("url")?.as_string()? != url {
+        return None;
+    }
+    let status = field("status")?.as_f64()?;
+    let body = field("body")?.as_string()?;
+    Some((status as u16, body))
 }
 
 fn load_settings() -> (Option<Settings>, Option<ConfigError>) {

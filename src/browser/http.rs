@@ -40,10 +40,14 @@ fn origin_of(url: &str) -> String {
         .unwrap_or_else(|_| url.to_string())
 }
 
-fn common(builder: RequestBuilder, signal: Option<&web_sys::AbortSignal>) -> RequestBuilder {
+fn common(
+    builder: RequestBuilder,
+    cache: RequestCache,
+    signal: Option<&web_sys::AbortSignal>,
+) -> RequestBuilder {
     builder
         .credentials(RequestCredentials::Omit)
-        .cache(RequestCache::NoStore)
+        .cache(cache)
         .referrer_policy(ReferrerPolicy::NoReferrer)
         .header("Accept", "application/json")
         .abort_signal(signal)
@@ -52,7 +56,8 @@ fn common(builder: RequestBuilder, signal: Option<&web_sys::AbortSignal>) -> Req
 /// POSTs a form body (token, refresh, revoke).
 pub async fn post_form(url: &str, body: &FormBody) -> Result<HttpResponse, ApiError> {
     send(url, |signal| {
-        common(Request::post(url), signal)
+        // Token responses must never be stored by the HTTP cache.
+        common(Request::post(url), RequestCache::NoStore, signal)
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body(body.expose().to_string())
     })
@@ -62,7 +67,11 @@ pub async fn post_form(url: &str, body: &FormBody) -> Result<HttpResponse, ApiEr
 /// GETs a REST resource with a bearer token.
 pub async fn get_with_bearer(url: &str, access_token: &str) -> Result<HttpResponse, ApiError> {
     send(url, |signal| {
-        common(Request::get(url), signal)
+        // The default cache mode, not `no-store`: Chromium bypasses its CORS preflight cache for
+        // `no-store`/`no-cache` requests, which would cost a preflight round trip on every call.
+        // Whether a response body may be kept is the API's decision (`Cache-Control`; the sandbox
+        // sends `no-store`); the bearer token itself is never cached.
+        common(Request::get(url), RequestCache::Default, signal)
             .header("Authorization", &format!("Bearer {access_token}"))
             .build()
     })

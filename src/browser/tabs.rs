@@ -26,7 +26,9 @@ use super::timer::set_timeout;
 const CHANNEL: &str = "rc-pkce.tabs";
 const LOCK_PREFIX: &str = "rc-pkce.refresh.";
 const HEARTBEAT_MS: u64 = 15_000;
-const PEER_TIMEOUT_MS: f64 = 40_000.0;
+/// Longer than the once-a-minute timer budget Chrome leaves a tab hidden for minutes, so a
+/// throttled peer is not counted as gone between its heartbeats.
+const PEER_TIMEOUT_MS: f64 = 150_000.0;
 /// How long the lock holder waits for peers to offer newer tokens before refreshing itself.
 const ASK_WAIT_MS: u64 = 200;
 
@@ -193,14 +195,13 @@ impl Tabs {
                 let Some(granted) = granted.borrow_mut().take() else {
                     return;
                 };
-                if me.sharing_count() > 1 {
-                    // Peers may hold newer tokens than ours (we may have slept): ask, wait briefly.
-                    let generation = me.grant.borrow().as_ref().map_or(0, |(_, g, _)| *g);
-                    me.post(&Message::new("ask", &grant, &me.tab_id).with_generation(generation));
-                    let _ = set_timeout(ASK_WAIT_MS, granted);
-                } else {
-                    wasm_bindgen_futures::spawn_local(async move { granted() });
-                }
+                // Always ask, even when no peer is known: a tab restored after sleep or a discard
+                // holds the lock before its peers have answered its hello, and refreshing with a
+                // rotated-out token would end the session for every tab. 200 ms per refresh is
+                // cheap next to that.
+                let generation = me.grant.borrow().as_ref().map_or(0, |(_, g, _)| *g);
+                me.post(&Message::new("ask", &grant, &me.tab_id).with_generation(generation));
+                let _ = set_timeout(ASK_WAIT_MS, granted);
             })
         });
         let request = Reflect::get(&locks, &"request".into())

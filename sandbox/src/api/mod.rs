@@ -109,6 +109,11 @@ fn authenticate(
 
 fn respond(caller: &Caller, body: Value) -> Response {
     let mut response = (StatusCode::OK, Json(body)).into_response();
+    // Personal data: a browser must not keep it in its HTTP cache.
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
     if let Some(d) = caller.rate {
         d.apply(response.headers_mut());
     }

@@ -7,8 +7,10 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 use rc_pkce_core::session::Phase;
 
-use crate::ui::use_driver;
-use crate::ui::widgets::SessionNotice;
+use crate::browser::config_loader::Loaded;
+use crate::present::{Message, Tone};
+use crate::ui::widgets::{MessageBox, SessionNotice};
+use crate::ui::{ConfigState, use_driver};
 
 #[component]
 pub fn Home() -> impl IntoView {
@@ -44,6 +46,7 @@ pub fn Home() -> impl IntoView {
                 "This page signs you in with OAuth 2.0 Authorization Code + PKCE: no client secret, a one-time verifier that never leaves this tab, "
                 "tokens kept in this tab's sessionStorage only and refreshed before they expire. Then it shows who you are and your recent calls."
             </p>
+            <ConfigWarning/>
             <SessionNotice/>
             <section class="card" aria-labelledby="target-heading">
                 <h2 id="target-heading">"Signing in to"</h2>
@@ -64,4 +67,23 @@ pub fn Home() -> impl IntoView {
             </section>
         </div>
     }
+}
+
+/// A configuration problem the app could work around (a broken config.json replaced by the
+/// visitor's Settings, or damaged Settings that were deleted).
+#[component]
+fn ConfigWarning() -> impl IntoView {
+    let warning = use_context::<ConfigState>().and_then(|c| match c.0 {
+        Loaded::Ready { warning, .. } => warning,
+        Loaded::Failed(_) => None,
+    });
+    warning.map(|w| {
+        let title = match &w.field {
+            Some(f) => format!("Configuration problem with `{f}`: {}", w.problem),
+            None => format!("Configuration problem: {}", w.problem),
+        };
+        view! {
+            <MessageBox message=Message { tone: Tone::Warning, title, detail: None, hint: Some(w.fix.clone()), try_again: false }/>
+        }
+    })
 }

@@ -98,3 +98,39 @@ async fn invalid_config_names_the_field_and_the_fix() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_override_a_broken_config_with_a_warning() {
+    let options = EnvOptions {
+        config_override: Some(ConfigFile::Json(r#"{"clientid": "typo"}"#.into())),
+        ..Default::default()
+    };
+    run("config_settings_override", options, |env| {
+        Box::pin(async move {
+            let b = &env.browser;
+            b.goto(&env.app("/settings")).await;
+            b.type_into("#client-id", "visitor-app-id").await;
+            b.click("#preset-production").await;
+            b.click("button[type=submit]").await;
+            // The page reloads with the visitor's app over the defaults, and says why.
+            b.goto(&env.app("/")).await;
+            b.wait_for_text("[data-testid=client-id]", "visitor-app-id")
+                .await;
+            b.wait_for_text("[data-testid=server]", "https://platform.ringcentral.com")
+                .await;
+            let warning = b.text(".notice-warning").await;
+            assert!(warning.contains("clientid"), "{warning}");
+            assert!(warning.contains("Did you mean `client_id`?"), "{warning}");
+            let local = b.local_storage().await;
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(
+                    local["rc-pkce.settings"].as_str().unwrap()
+                )
+                .unwrap(),
+                serde_json::json!({"client_id": "visitor-app-id", "preset": "production"})
+            );
+            assert!(env.requests().await.is_empty());
+        })
+    })
+    .await;
+}
