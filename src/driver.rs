@@ -10,8 +10,11 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use futures_channel::oneshot;
+use futures_util::FutureExt;
+use futures_util::future::{LocalBoxFuture, Shared};
 use leptos::prelude::*;
 use rc_pkce_core::authorize;
+use rc_pkce_core::callback::carries_response_parameters;
 use rc_pkce_core::config::AppConfig;
 use rc_pkce_core::error::{ApiError, ErrorKind, parse_error_response};
 use rc_pkce_core::inspector::Inspector;
@@ -87,7 +90,15 @@ pub struct Driver {
     pub inspector_view: RwSignal<Inspector>,
     /// A route the driver wants shown (after sign-in: `/account`).
     pub route_request: RwSignal<Option<String>>,
+    /// API reads started before the page that shows them exists (see [`Driver::prefetch`]).
+    prefetched: RefCell<HashMap<&'static str, (Timestamp, Prefetch)>>,
 }
+
+/// A GET in flight whose body one later reader takes.
+type Prefetch = Shared<LocalBoxFuture<'static, Result<Rc<Vec<u8>>, ApiError>>>;
+
+/// A prefetched body older than this is not used; the page asks again.
+const PREFETCH_MAX_AGE_MS: u64 = 30_000;
 
 impl Driver {
     /// Creates the driver, restores what storage holds and starts timers and tab coordination.
@@ -107,6 +118,7 @@ impl Driver {
             view: RwSignal::new(SessionView::default()),
             inspector_view: RwSignal::new(Inspector::default()),
             route_request: RwSignal::new(None),
+            prefetched: RefCell::new(HashMap::new()),
         });
         let weak = Rc::downgrade(&driver);
         let handler: Rc<dyn Fn(TabEvent)> = Rc::new(move |e| {
@@ -118,6 +130,15 @@ impl Driver {
         });
         *driver.tabs.borrow_mut() = Some(Tabs::new(random_id(), handler));
         driver.restore();
+        // A load at the redirect URI is handled here, before any rendering, so the token request
+        // does not wait for the UI. A replayed URL without parameters while signed in is ignored.
+        let url = location::href();
+        if location::is_callback(&url) {
+            let signed_in = driver.session.borrow().is_signed_in();
+            if carries_response_parameters(&url) || !signed_in {
+                driver.handle_callback(url);
+            }
+        }
         let weak = Rc::downgrade(&driver);
         on_wake(move || {
             if let Some(d) = weak.upgrade() {
@@ -235,6 +256,7 @@ impl Driver {
                 self.write(&*self.store.tokens, keys::SESSION, &encode_session(&s));
             }
             Effect::ClearSession => {
+                self.prefetched.borrow_mut().clear();
                 let _ = self.store.tokens.remove(keys::SESSION);
                 let _ = self.store.tokens.remove(keys::INSPECTOR);
                 *self.inspector.borrow_mut() = Inspector::default();
@@ -266,7 +288,12 @@ impl Driver {
                 );
                 self.inspector_view.set(record);
             }
-            Effect::ShowAccount => self.route_request.set(Some("/account".into())),
+            Effect::ShowAccount => {
+                // The account page needs these first; start them before it is even routed to.
+                self.prefetch(crate::api::EXTENSION_PATH, now);
+                self.prefetch(crate::api::ACCOUNT_PATH, now);
+                self.route_request.set(Some("/account".into()));
+            }
         }
     }
 
@@ -383,9 +410,32 @@ impl Driver {
         self.publish_view();
     }
 
+    /// Starts GETting `path` now; the next [`Driver::api_get`] of that path takes the result.
+    fn prefetch(self: &Rc<Self>, path: &'static str, now: Timestamp) {
+        let me = Rc::clone(self);
+        let request: LocalBoxFuture<'static, Result<Rc<Vec<u8>>, ApiError>> =
+            Box::pin(async move { me.api_get_bytes(path).await.map(Rc::new) });
+        let shared = request.shared();
+        leptos::task::spawn_local(shared.clone().map(|_| ()));
+        self.prefetched.borrow_mut().insert(path, (now, shared));
+    }
+
     /// GETs `path` (relative to the API base) with the current access token and decodes the JSON.
     /// A 401 goes through the session: at most one refresh and one retry.
     pub async fn api_get<T: DeserializeOwned>(self: &Rc<Self>, path: &str) -> Result<T, ApiError> {
+        let fresh = self
+            .prefetched
+            .borrow_mut()
+            .remove(path)
+            .filter(|(at, _)| at.millis_until(clock::now()) < PREFETCH_MAX_AGE_MS);
+        let body = match fresh {
+            Some((_, prefetch)) => prefetch.await?,
+            None => Rc::new(self.api_get_bytes(path).await?),
+        };
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_response(200, e.to_string()))
+    }
+
+    async fn api_get_bytes(self: &Rc<Self>, path: &str) -> Result<Vec<u8>, ApiError> {
         let url = format!("{}{}", self.config.api_base, path);
         let call = self.next_call.get();
         self.next_call.set(call + 1);
@@ -403,8 +453,7 @@ impl Driver {
             drop(token);
             let response = response?;
             if response.is_success() {
-                return serde_json::from_slice(&response.body)
-                    .map_err(|e| ApiError::bad_response(response.status, e.to_string()));
+                return Ok(response.body);
             }
             let error = parse_error_response(
                 response.status,

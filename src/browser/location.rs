@@ -50,6 +50,11 @@ pub fn base_path() -> String {
     path.trim_end_matches('/').to_string()
 }
 
+/// True when `url` is the app's redirect URI path (`<base>oauth2callback`), with or without a query.
+pub fn is_callback(url: &str) -> bool {
+    rc_pkce_core::url::without_query(url) == format!("{}oauth2callback", base_url())
+}
+
 /// Replaces the current history entry's URL without navigating.
 pub fn replace_url(url: &str) {
     if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {

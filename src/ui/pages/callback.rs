@@ -1,12 +1,11 @@
-//! `/oauth2callback`: where RingCentral sends the browser back. The address bar is cleaned at once;
-//! the session checks the state (and issuer) and exchanges the code; errors get a page with
-//! "Try again". A callback that arrives while signed in (Back, reload, a replayed link) sends
+//! `/oauth2callback`: where RingCentral sends the browser back. The driver has already cleaned the
+//! address bar and handed the callback to the session (which checks the state and issuer and
+//! exchanges the code); this page shows the progress, and errors with "Try again". A callback that arrives while signed in (Back, reload, a replayed link) sends
 //! nothing and returns to the account.
 
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::use_navigate;
-use rc_pkce_core::callback::carries_response_parameters;
 use rc_pkce_core::session::Phase;
 
 use crate::browser::{clock, location};
@@ -19,14 +18,8 @@ pub fn Callback() -> impl IntoView {
     let driver = use_driver();
     let view_signal = driver.view();
     let navigate = use_navigate();
-    let url = location::href();
-    let signed_in_before = matches!(
-        view_signal.get_untracked().phase,
-        Phase::SignedIn | Phase::Refreshing
-    );
-    if carries_response_parameters(&url) || !signed_in_before {
-        driver.get().handle_callback(url);
-    }
+    // The callback itself was handled by `Driver::start` before the first render; this page only
+    // shows how it goes.
     Effect::new(move |_| {
         let v = view_signal.get();
         let signed_in = matches!(v.phase, Phase::SignedIn | Phase::Refreshing);

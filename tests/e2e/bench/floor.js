@@ -11,7 +11,10 @@ const server = tag.dataset.server;
 const clientId = tag.dataset.clientId;
 const redirectUri = `${location.origin}/callback`;
 const out = document.getElementById("name");
+// The same request options as the app: tokens never cached, API calls in the default cache mode
+// (so their CORS preflights are cached too).
 const plain = { credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer" };
+const api = { credentials: "omit", referrerPolicy: "no-referrer" };
 
 function base64url(bytes) {
   let s = "";
@@ -56,7 +59,7 @@ async function callback() {
   }).then((r) => (r.ok ? r.json() : Promise.reject(new Error(`token: ${r.status}`))));
   const get = (path) =>
     fetch(`${server}/restapi/v1.0${path}`, {
-      ...plain,
+      ...api,
       headers: { Accept: "application/json", Authorization: `Bearer ${token.access_token}` },
     }).then((r) => (r.ok ? r.json() : Promise.reject(new Error(`${path}: ${r.status}`))));
   const extension = get("/account/~/extension/~");

@@ -963,12 +963,14 @@ fn report_requests(results: &Results) -> (bool, bool, bool) {
             runs.len(),
             preflight_summary(runs)
         );
-        cached &= runs.iter().skip(1).all(|r| {
-            !r.log
-                .api_preflights
-                .iter()
-                .any(|p| p == "extension" || p == "account")
-        });
+        // The budget is the app's; the floor is only measured.
+        cached &= who != "app"
+            || runs.iter().skip(1).all(|r| {
+                !r.log
+                    .api_preflights
+                    .iter()
+                    .any(|p| p == "extension" || p == "account")
+            });
     }
     (concurrent, token_total == 0, cached)
 }
