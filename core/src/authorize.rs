@@ -285,6 +285,35 @@ mod tests {
 
     proptest! {
         #[test]
+        fn states_meet_the_charset_length_and_entropy_rules(seed in any::<u64>()) {
+            let s = StateToken::generate(&mut SeededEntropy(seed | 1)).unwrap();
+            // 32 octets of CSPRNG output: 256 bits, base64url without padding.
+            prop_assert_eq!(s.expose().len(), 43);
+            prop_assert!(s.expose().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+            prop_assert!(STATE_BYTES * 8 >= 128);
+            prop_assert!(s.matches(s.expose()));
+        }
+
+        #[test]
+        fn a_started_sign_in_accepts_its_own_callback(seed in any::<u64>(), code in "[ -~]{1,64}") {
+            // The authorize URL's state and the pending record belong together: the callback the
+            // server builds from that URL passes the callback parser and yields the code.
+            let s = start(&request(), &mut SeededEntropy(seed | 1), Timestamp::from_secs(10)).unwrap();
+            let sent = parse_query(query_of(&s.url).unwrap());
+            let state = sent.iter().find(|(k, _)| k == "state").map(|(_, v)| v.clone()).unwrap();
+            let callback = format!(
+                "{}?{}",
+                s.pending.redirect_uri,
+                crate::url::form_encode([("code", code.as_str()), ("state", state.as_str())])
+            );
+            let out = crate::callback::parse_callback(&callback, Some(&s.pending), None, Timestamp::from_secs(20));
+            match out {
+                Ok(crate::callback::CallbackOutcome::Code { code: c, .. }) => prop_assert_eq!(c.expose(), code.as_str()),
+                other => prop_assert!(false, "{:?}", other),
+            }
+        }
+
+        #[test]
         fn authorize_urls_round_trip(
             seed in any::<u64>(),
             client_id in "[ -~]{1,40}",
