@@ -287,7 +287,17 @@ async fn damaged_settings_are_deleted_when_loading() {
 
     assert_eq!(left, None, "damaged Settings were kept");
     match loaded {
-        Loaded::Failed(e) => assert_eq!(e, missing_config_error()),
+        Loaded::Failed(e) => {
+            let expected = missing_config_error();
+            assert_eq!(e.problem, expected.problem);
+            // The deleted Settings are not forgotten silently: the fix says so too.
+            assert!(e.fix.starts_with(&expected.fix), "{}", e.fix);
+            assert!(
+                e.fix.contains("Your saved Settings were damaged and have been deleted."),
+                "{}",
+                e.fix
+            );
+        }
         other => panic!("expected Failed, got {other:?}"),
     }
 }
