@@ -293,7 +293,8 @@ async fn damaged_settings_are_deleted_when_loading() {
             // The deleted Settings are not forgotten silently: the fix says so too.
             assert!(e.fix.starts_with(&expected.fix), "{}", e.fix);
             assert!(
-                e.fix.contains("Your saved Settings were damaged and have been deleted."),
+                e.fix
+                    .contains("Your saved Settings were damaged and have been deleted."),
                 "{}",
                 e.fix
             );

@@ -55,26 +55,42 @@ pub fn load_account(state: RwSignal<Load<Account>>) -> impl Fn() + Clone + 'stat
     loader(ACCOUNT_PATH, state)
 }
 
+/// The loading and failed states both cards share; `ready` renders the data.
+fn section_body<T>(
+    state: RwSignal<Load<T>>,
+    loading: &'static str,
+    reload: impl Fn() + Clone + Send + Sync + 'static,
+    ready: impl Fn(T) -> AnyView + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+{
+    move || match state.get() {
+        Load::Loading => view! { <p class="loading" role="status">{loading}</p> }.into_any(),
+        Load::Failed(e) => {
+            let reload = reload.clone();
+            view! {
+                <MessageBox message=Message::from_error(&e)>
+                    <button class="button" on:click=move |_| reload()>"Retry"</button>
+                </MessageBox>
+            }
+            .into_any()
+        }
+        Load::Ready(data) => ready(data),
+    }
+}
+
 #[component]
 pub fn ExtensionCard(
     state: RwSignal<Load<Extension>>,
     reload: impl Fn() + Clone + Send + Sync + 'static,
 ) -> impl IntoView {
+    let busy = move || state.with(|s| matches!(s, Load::Loading)).to_string();
     view! {
-        <section class="card" aria-labelledby="ext-heading" aria-busy=move || (state.get() == Load::Loading).to_string()>
+        <section class="card" aria-labelledby="ext-heading" aria-busy=busy>
             <h2 id="ext-heading">"You"</h2>
-            {move || match state.get() {
-                Load::Loading => view! { <p class="loading" role="status">"Loading your extension…"</p> }.into_any(),
-                Load::Failed(e) => {
-                    let reload = reload.clone();
-                    view! {
-                        <MessageBox message=Message::from_error(&e)>
-                            <button class="button" on:click=move |_| reload()>"Retry"</button>
-                        </MessageBox>
-                    }
-                    .into_any()
-                }
-                Load::Ready(ext) => view! {
+            {section_body(state, "Loading your extension…", reload, |ext| {
+                view! {
                     <p class="big-name" data-testid="user-name">{ext.display_name()}</p>
                     {crate::browser::clock::mark("rc-pkce:account-name")}
                     <dl class="facts">
@@ -85,8 +101,8 @@ pub fn ExtensionCard(
                         {row("Job title", ext.contact.job_title.clone(), "job-title")}
                     </dl>
                 }
-                .into_any(),
-            }}
+                .into_any()
+            })}
         </section>
     }
 }
@@ -99,37 +115,26 @@ pub fn AccountCard(
     extension: RwSignal<Load<Extension>>,
     reload: impl Fn() + Clone + Send + Sync + 'static,
 ) -> impl IntoView {
+    let busy = move || state.with(|s| matches!(s, Load::Loading)).to_string();
     view! {
-        <section class="card" aria-labelledby="acct-heading" aria-busy=move || (state.get() == Load::Loading).to_string()>
+        <section class="card" aria-labelledby="acct-heading" aria-busy=busy>
             <h2 id="acct-heading">"Your account"</h2>
-            {move || match state.get() {
-                Load::Loading => view! { <p class="loading" role="status">"Loading your account…"</p> }.into_any(),
-                Load::Failed(e) => {
-                    let reload = reload.clone();
-                    view! {
-                        <MessageBox message=Message::from_error(&e)>
-                            <button class="button" on:click=move |_| reload()>"Retry"</button>
-                        </MessageBox>
-                    }
-                    .into_any()
+            {section_body(state, "Loading your account…", reload, move |acct| {
+                let company = acct.company_name.clone().or_else(|| match extension.get() {
+                    Load::Ready(ext) => ext.contact.company,
+                    _ => None,
+                });
+                view! {
+                    <dl class="facts">
+                        {row("Company", company, "company")}
+                        {row("Main number", acct.main_number.clone(), "main-number")}
+                        {row("Brand", acct.service_info.brand.name.clone(), "brand")}
+                        {row("Service plan", acct.service_info.service_plan.name.clone(), "plan")}
+                        {row("Status", acct.status.clone(), "account-status")}
+                    </dl>
                 }
-                Load::Ready(acct) => {
-                    let company = acct.company_name.clone().or_else(|| match extension.get() {
-                        Load::Ready(ext) => ext.contact.company,
-                        _ => None,
-                    });
-                    view! {
-                        <dl class="facts">
-                            {row("Company", company, "company")}
-                            {row("Main number", acct.main_number.clone(), "main-number")}
-                            {row("Brand", acct.service_info.brand.name.clone(), "brand")}
-                            {row("Service plan", acct.service_info.service_plan.name.clone(), "plan")}
-                            {row("Status", acct.status.clone(), "account-status")}
-                        </dl>
-                    }
-                    .into_any()
-                }
-            }}
+                .into_any()
+            })}
         </section>
     }
 }

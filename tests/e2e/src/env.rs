@@ -251,19 +251,7 @@ impl Env {
     }
 
     async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/__sandbox/{path}", self.sandbox.base_url());
-        let mut req = self.http.request(method, &url);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("admin {path}: {e}"));
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        assert!(status.is_success(), "admin {path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+        sandbox_admin(&self.http, self.sandbox.base_url(), method, path, body).await
     }
 
     /// Every request the sandbox received, in order.
@@ -431,6 +419,30 @@ impl Env {
         self.browser.close().await;
         self.sandbox.shutdown().await;
     }
+}
+
+/// Calls the sandbox's admin API (`/__sandbox/<path>`) and returns its JSON answer (`null` for an
+/// empty body). Panics, naming the call, unless it succeeds.
+pub async fn sandbox_admin(
+    http: &reqwest::Client,
+    base_url: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let url = format!("{base_url}/__sandbox/{path}");
+    let mut req = http.request(method, &url);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("admin {path}: {e}"));
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    assert!(status.is_success(), "admin {path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
 type Scenario<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;

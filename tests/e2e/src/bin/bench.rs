@@ -314,17 +314,7 @@ impl World {
     }
 
     async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/__sandbox/{path}", self.sandbox.base_url());
-        let mut request = self.http.request(method, &url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("sandbox admin {path}: {e}"));
-        let text = response.text().await.unwrap_or_default();
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+        e2e::env::sandbox_admin(&self.http, self.sandbox.base_url(), method, path, body).await
     }
 
     async fn clear_requests(&self) {
