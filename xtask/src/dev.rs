@@ -41,6 +41,38 @@ fn accepts(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
 
+/// Whether an HTTP server at `addr` answers `GET /` with 200. trunk serve listens before its first
+/// build is done and answers 404 until then, so "accepts connections" is not "ready".
+fn serves_ok(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
+        addr.port()
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 16];
+    let mut read = 0;
+    while read < head.len() {
+        match stream.read(&mut head[read..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read += n,
+        }
+    }
+    status_is_ok(&head[..read])
+}
+
+/// `HTTP/1.x 200` at the start of a response.
+fn status_is_ok(head: &[u8]) -> bool {
+    // The status code is followed by a space even when the reason phrase is empty.
+    head.starts_with(b"HTTP/1.") && head.get(8..13) == Some(b" 200 ".as_slice())
+}
+
 fn loopback(port: u16) -> [SocketAddr; 2] {
     [
         SocketAddr::from(([127, 0, 0, 1], port)),
@@ -124,7 +156,9 @@ pub fn run() -> Result<u8> {
         .spawn("trunk serve", &mut trunk)
         .map_err(|error| Error::new(format!("dev: {}", error.message)))?;
     // No deadline: the first build of the app takes minutes on a cold machine.
-    let event = servers.wait(&STOP, None, || loopback(APP_PORT).into_iter().any(accepts));
+    let event = servers.wait(&STOP, None, || {
+        loopback(APP_PORT).into_iter().any(serves_ok)
+    });
     if event != Event::Ready {
         return finish(&mut servers, event);
     }
@@ -199,6 +233,28 @@ mod tests {
             port_in_use(SANDBOX_PORT).message,
             "dev: port 5001 is already in use — stop the other server (an earlier 'cargo xtask dev' or a sandbox?) and run again"
         );
+    }
+
+    #[test]
+    fn only_a_200_counts_as_serving() {
+        assert!(status_is_ok(b"HTTP/1.1 200 OK\r\n"));
+        assert!(!status_is_ok(b"HTTP/1.1 404 Not"));
+        assert!(!status_is_ok(b"HTTP/1.1 2000"));
+        assert!(!status_is_ok(b""));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for answer in ["HTTP/1.1 404 Not Found\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n"] {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 256];
+                let _ = s.read(&mut buf);
+                s.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        assert!(!serves_ok(addr), "a 404 is not ready");
+        assert!(serves_ok(addr), "a 200 is");
+        server.join().unwrap();
     }
 
     #[test]
