@@ -212,12 +212,28 @@ fn echo_and_scan<T>(from: impl Read, mut to: impl Write, scan: fn(&str) -> Optio
 
 /// Starts `command` as the leader of a new process group, so that a terminal's Ctrl-C reaches only
 /// xtask (which then stops the children in order) and so that stopping the child also stops the
-/// processes it started itself (trunk's cargo builds).
+/// processes it started itself (trunk's cargo builds). On Linux the child also gets SIGTERM if xtask
+/// dies without stopping it (SIGKILL, a crashed test harness): a server in its own group would
+/// otherwise outlive xtask, keep its port and hold the caller's output pipe open.
 pub fn spawn_group_leader(command: &mut Command) -> Result<Child> {
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
         command.process_group(0);
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+        // async-signal-safe and allocates nothing.
+        unsafe {
+            command.pre_exec(|| {
+                if sys::prctl(sys::PR_SET_PDEATHSIG, sys::SIGTERM as std::ffi::c_ulong) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
     }
     command
         .stdin(Stdio::null())
@@ -232,7 +248,11 @@ mod sys {
     unsafe extern "C" {
         pub safe fn kill(pid: i32, signal: i32) -> i32;
         pub safe fn geteuid() -> u32;
+        #[cfg(target_os = "linux")]
+        pub fn prctl(option: i32, ...) -> i32;
     }
+    #[cfg(target_os = "linux")]
+    pub const PR_SET_PDEATHSIG: i32 = 1;
     pub const SIGTERM: i32 = 15;
     pub const SIGKILL: i32 = 9;
 }

@@ -14,6 +14,33 @@ fn port_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
+fn interrupt(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
+}
+
+/// Ends `cargo xtask dev` the way a user does (Ctrl-C) when the test fails early, so that its servers
+/// are stopped by xtask itself; SIGKILL (`kill_on_drop`) alone would leave them running.
+struct StopOnDrop {
+    pid: u32,
+    armed: bool,
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        interrupt(self.pid);
+        let proc = format!("/proc/{}", self.pid);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::path::Path::new(&proc).exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_command_serves_a_working_sign_in_and_stops_on_ctrl_c() {
     for port in [5000, 5001] {
@@ -33,20 +60,28 @@ async fn dev_command_serves_a_working_sign_in_and_stops_on_ctrl_c() {
         .expect("cargo xtask dev starts");
     let pid = child.id().expect("child pid");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    // Declared after `child` and `lines`, so it is dropped first: Ctrl-C while xtask's output is
+    // still read, and before the SIGKILL of kill_on_drop.
+    let mut guard = StopOnDrop { pid, armed: true };
     let mut banner = Vec::new();
     let ready = tokio::time::timeout(Duration::from_secs(900), async {
         while let Ok(Some(line)) = lines.next_line().await {
             banner.push(line.clone());
             if line.contains("rc-pkce is running") {
-                return true;
+                return Ok(());
+            }
+            // trunk serve keeps running after a failed build, waiting for a fix: fail now rather
+            // than at the deadline.
+            if line.contains("error from build pipeline") {
+                return Err("trunk's build failed");
             }
         }
-        false
+        Err("dev ended its output before reporting ready")
     })
     .await;
     assert_eq!(
         ready,
-        Ok(true),
+        Ok(Ok(())),
         "dev did not report ready; output:\n{}",
         banner.join("\n")
     );
@@ -75,11 +110,8 @@ async fn dev_command_serves_a_working_sign_in_and_stops_on_ctrl_c() {
     }
     browser.close().await;
 
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
+    guard.armed = false;
+    interrupt(pid);
     let exit = tokio::time::timeout(Duration::from_secs(60), child.wait())
         .await
         .expect("dev stops within a minute")
