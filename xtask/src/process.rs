@@ -448,4 +448,31 @@ mod tests {
                 .starts_with("could not start 'xtask-no-such-program'")
         );
     }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_group_leader_is_terminated_when_its_parent_goes_away() {
+        use std::os::unix::process::ExitStatusExt;
+        // PR_SET_PDEATHSIG follows the thread that spawned the child, so a thread that ends stands
+        // in for an xtask that is killed.
+        let mut child = thread::spawn(|| {
+            let mut command = Command::new("sleep");
+            command.arg("60");
+            spawn_group_leader(&mut command).unwrap()
+        })
+        .join()
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                panic!("the child outlived its parent thread");
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.signal(), Some(sys::SIGTERM));
+    }
 }
