@@ -14,10 +14,12 @@ fn port_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
-fn interrupt(pid: u32) {
-    let _ = std::process::Command::new("kill")
+/// Sends Ctrl-C's signal to `pid`; whether `kill` succeeded.
+fn interrupt(pid: u32) -> bool {
+    std::process::Command::new("kill")
         .args(["-INT", &pid.to_string()])
-        .status();
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// Ends `cargo xtask dev` the way a user does (Ctrl-C) when the test fails early, so that its servers
@@ -32,7 +34,8 @@ impl Drop for StopOnDrop {
         if !self.armed {
             return;
         }
-        interrupt(self.pid);
+        // Best effort: the test is already failing, and kill_on_drop follows.
+        let _ = interrupt(self.pid);
         let proc = format!("/proc/{}", self.pid);
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while std::path::Path::new(&proc).exists() && std::time::Instant::now() < deadline {
@@ -111,7 +114,7 @@ async fn dev_command_serves_a_working_sign_in_and_stops_on_ctrl_c() {
     browser.close().await;
 
     guard.armed = false;
-    interrupt(pid);
+    assert!(interrupt(pid), "kill -INT {pid} failed");
     let exit = tokio::time::timeout(Duration::from_secs(60), child.wait())
         .await
         .expect("dev stops within a minute")
