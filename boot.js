@@ -1,13 +1,24 @@
 // Starts the WebAssembly app.
 //
 // trunk would inject an inline <script> for this; an external module lets the Content-Security-
-// Policy forbid inline scripts entirely. trunk fills in the hashed file names as data attributes
-// (see pattern_script in Trunk.toml).
+// Policy forbid inline scripts entirely. trunk fills in the base path and the app's hashed file
+// names as data attributes (see pattern_script in Trunk.toml).
+//
+// On `/` and on the redirect URI a small first-load module runs before the app (src/first_load):
+// on `/` it makes the sign-in button work before the app is even downloaded; at the redirect URI
+// it sends the token request while the app loads. Then the app starts and takes over the page.
+// trunk builds them as "workers" (it allows one main module per page); a post-build hook gives
+// their files hashed names (data-home, data-callback) so they are cached like the app's.
 const tag = document.querySelector("script[data-js]");
+const base = new URL(tag.dataset.base, location.origin).pathname;
+const firstLoad = { [base]: tag.dataset.home, [`${base}oauth2callback`]: tag.dataset.callback }[location.pathname];
+// Its .wasm downloads while its JS module loads.
+const firstLoadWasm = firstLoad && fetch(`${firstLoad}_bg.wasm`);
+firstLoadWasm?.catch(() => {});
 
-// config.json is needed first thing; fetch it while the wasm module downloads and compiles. The app
-// takes this promise (or fetches by itself if it is missing or failed).
-const configUrl = new URL(`${tag.dataset.base}config.json`, location.origin).href;
+// config.json is needed first thing; fetch it while the wasm modules download and compile. The
+// modules take this promise (or fetch by themselves if it is missing or failed).
+const configUrl = new URL(`${base}config.json`, location.origin).href;
 window.rcPkceConfig = fetch(configUrl, { cache: "no-cache", credentials: "same-origin", referrerPolicy: "no-referrer" })
   .then(async (r) => ({ url: configUrl, status: r.status, body: await r.text() }));
 window.rcPkceConfig.catch(() => {});
@@ -19,20 +30,32 @@ document.addEventListener("securitypolicyviolation", (e) => {
 });
 
 function fail(message) {
-  const app = document.getElementById("app");
+  const root = document.getElementById("app");
   const p = document.createElement("p");
   p.className = "shell-error";
   p.setAttribute("role", "alert");
   p.textContent = message;
-  app.replaceChildren(p);
+  root.replaceChildren(p);
+}
+
+async function start(js, wasm) {
+  const module = await import(js);
+  await module.default({ module_or_path: wasm });
+  return module;
 }
 
 if (typeof WebAssembly !== "object") {
   fail("This browser cannot run WebAssembly, which this app needs. Use a current version of Chrome, Edge, Firefox or Safari.");
 } else {
+  if (firstLoad) {
+    try {
+      await (await start(`${firstLoad}.js`, firstLoadWasm)).first_load();
+    } catch {
+      // Only a head start: the app does everything the first-load module does.
+    }
+  }
   try {
-    const { default: init } = await import(tag.dataset.js);
-    await init({ module_or_path: tag.dataset.wasm });
+    await start(tag.dataset.js, tag.dataset.wasm);
   } catch (err) {
     fail(
       `The app could not start (${err && err.message ? err.message : err}). Reload the page. ` +

@@ -133,11 +133,16 @@ impl Driver {
         // A load at the redirect URI is handled here, before any rendering, so the token request
         // does not wait for the UI. A replayed URL without parameters while signed in is ignored.
         let url = location::href();
+        let mut handles_callback = false;
         if location::is_callback(&url) {
             let signed_in = driver.session.borrow().is_signed_in();
             if carries_response_parameters(&url) || !signed_in {
+                handles_callback = true;
                 driver.handle_callback(url);
             }
+        }
+        if !handles_callback {
+            crate::early::discard_rest();
         }
         let weak = Rc::downgrade(&driver);
         on_wake(move || {
@@ -221,6 +226,9 @@ impl Driver {
                         id,
                         result: token_result(response),
                     });
+                    // What the first-load module sent and the app does not use is dropped, once
+                    // the account page's first requests (`ShowAccount`) have taken theirs.
+                    crate::early::discard_rest_soon();
                 });
             }
             Effect::PostRevoke { body } => {
@@ -378,7 +386,12 @@ impl Driver {
     /// session check the callback against this tab's pending record.
     pub fn handle_callback(self: &Rc<Self>, url: String) {
         location::replace_url(&format!("{}oauth2callback", location::base_url()));
-        let pending = match self.store.pending.get(keys::PENDING) {
+        // The first-load module may have taken the record out of storage already (src/early.rs).
+        let record = match crate::early::take_pending() {
+            Some(text) => Ok(Some(text)),
+            None => self.store.pending.get(keys::PENDING),
+        };
+        let pending = match record {
             Ok(Some(text)) => {
                 // Single use: taken out now; the session puts it back only for a forged callback.
                 let _ = self.store.pending.remove(keys::PENDING);

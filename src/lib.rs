@@ -6,6 +6,8 @@
 //! - [`driver`] runs the core's state machine with those adapters and exposes signals.
 //! - [`api`] and [`present`] are pure: REST types and paths, and what the pages say.
 //! - [`ui`] holds the Leptos components, which render signals and dispatch actions.
+//! - [`first_load`] is the small module that runs before the app (its own wasm file, without
+//!   Leptos), and [`early`] hands its requests' answers to the app.
 
 // `ApiError` carries the user-facing explanation of a failure (a few strings); failures are rare
 // and boxing them would only add noise at every `?`.
@@ -14,22 +16,105 @@
 pub mod api;
 pub mod browser;
 pub mod driver;
+pub mod early;
+pub mod first_load;
 pub mod present;
 pub mod ui;
 
-/// Replaces the static "Loading…" shell of `index.html` with the app.
+use std::cell::Cell;
+use std::rc::Rc;
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+/// Parts of the app's pages that are still waiting for the answers the first-load module already
+/// drew: the callback page exchanging the code, and the "You" card loading.
+const NOT_YET_DRAWN: &str = r#".page.callback .loading, .page.account section[aria-labelledby="ext-heading"][aria-busy="true"]"#;
+
+/// The longest the first-load module's page stays up once the app runs, whatever the app shows.
+const TAKE_OVER_MS: i32 = 3_000;
+
+/// Starts the app in place of the static shell of `index.html`, or of the page the first-load
+/// module drew.
+///
+/// The app is mounted into a new `#app` element that is put in the page's place once it shows at
+/// least what the first-load module shows (so the page does not go back to "Loading…" in
+/// between); without a first-load page that is at once.
 pub fn mount() {
-    let Some(root) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id("app"))
-    else {
+    browser::clock::mark("rc-pkce:app-started");
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
         return;
     };
-    root.set_inner_html("");
-    let Ok(root) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(root) else {
+    let (Some(shell), Ok(root)) = (
+        document.get_element_by_id("app"),
+        document.create_element("div"),
+    ) else {
         return;
     };
-    let handle = leptos::mount::mount_to(root, ui::App);
+    root.set_id("app");
+    let Ok(root) = root.dyn_into::<web_sys::HtmlElement>() else {
+        return;
+    };
+    let handle = leptos::mount::mount_to(root.clone(), ui::App);
     // The app lives as long as the page.
     handle.forget();
+    if early::painted().is_none() {
+        take_over(&shell, &root);
+        return;
+    }
+    let done = Rc::new(Cell::new(false));
+    let swap: Rc<dyn Fn(bool)> = {
+        let (done, shell, root) = (Rc::clone(&done), shell.clone(), root.clone());
+        Rc::new(move |force| {
+            if done.get() || !(force || shows_enough(&root)) {
+                return;
+            }
+            done.set(true);
+            take_over(&shell, &root);
+        })
+    };
+    let on_change = {
+        let swap = Rc::clone(&swap);
+        Closure::<dyn Fn()>::new(move || swap(false))
+    };
+    if let Ok(observer) = web_sys::MutationObserver::new(on_change.as_ref().unchecked_ref()) {
+        let options = web_sys::MutationObserverInit::new();
+        options.set_subtree(true);
+        options.set_child_list(true);
+        options.set_attributes(true);
+        let _ = observer.observe_with_options(&root, &options);
+    }
+    on_change.forget();
+    let later = Rc::clone(&swap);
+    let on_time = Closure::once_into_js(move || later(true));
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+            on_time.unchecked_ref(),
+            TAKE_OVER_MS,
+        );
+    }
+    swap(false);
+}
+
+/// Whether the app's page is drawn and waits for nothing the first-load module already shows.
+fn shows_enough(root: &web_sys::Element) -> bool {
+    matches!(root.query_selector(".page"), Ok(Some(_)))
+        && matches!(root.query_selector(NOT_YET_DRAWN), Ok(None))
+}
+
+/// Puts the app's element in place of `shell`, keeping keyboard focus on the same control.
+fn take_over(shell: &web_sys::Element, root: &web_sys::HtmlElement) {
+    let focused = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.active_element())
+        .filter(|e| shell.contains(Some(e)))
+        .and_then(|e| e.get_attribute("data-testid"));
+    let _ = shell.replace_with_with_node_1(root);
+    early::set_app_took_over();
+    if let Some(id) = focused
+        && let Ok(Some(e)) = root.query_selector(&format!("[data-testid=\"{id}\"]"))
+        && let Ok(e) = e.dyn_into::<web_sys::HtmlElement>()
+    {
+        let _ = e.focus();
+    }
 }

@@ -286,3 +286,71 @@ mod tests {
         c.clear_pages();
     }
 }
+
+/// Text that both the app's components and the first-load module ([`crate::first_load`]) draw,
+/// kept in one place so the page does not change when the app takes over.
+pub mod text {
+    pub const BRAND_TAG: &str = "RingCentral sign-in with PKCE";
+    pub const FOOTER: &str = "A public OAuth 2.0 client: no client secret, tokens only in this tab. Authorization Code + PKCE (RFC 7636), revocation (RFC 7009).";
+    pub const HOME_TITLE: &str = "Sign in to RingCentral — safely, from the browser";
+    pub const HOME_LEAD: &str = "This page signs you in with OAuth 2.0 Authorization Code + PKCE: no client secret, a one-time verifier that never leaves this tab, tokens kept in this tab's sessionStorage only and refreshed before they expire. Then it shows who you are and your recent calls.";
+    pub const SIGN_IN: &str = "Sign in with RingCentral";
+    pub const SIGNING_IN: &str = "Opening RingCentral…";
+    pub const OWN_CLIENT: &str = "Use your own client ID or server";
+    pub const ACCOUNT_TITLE: &str = "Your RingCentral account";
+    pub const LOADING_EXTENSION: &str = "Loading your extension…";
+    pub const LOADING_ACCOUNT: &str = "Loading your account…";
+
+    /// A row of a card's fact list: label, value (shown as "—" when missing) and test id.
+    pub type Row = (&'static str, Option<String>, &'static str);
+
+    /// The facts of the "You" card.
+    pub fn extension_rows(ext: &crate::api::Extension) -> [Row; 5] {
+        [
+            (
+                "Extension number",
+                ext.extension_number.clone(),
+                "extension-number",
+            ),
+            ("Email", ext.contact.email.clone(), "email"),
+            ("Type", ext.kind.clone(), "extension-type"),
+            ("Status", ext.status.clone(), "extension-status"),
+            ("Job title", ext.contact.job_title.clone(), "job-title"),
+        ]
+    }
+
+    /// The facts of the account card; the company comes from the user's contact record when the
+    /// account has none, which is where RingCentral keeps it.
+    pub fn account_rows(
+        acct: &crate::api::Account,
+        ext: Option<&crate::api::Extension>,
+    ) -> [Row; 5] {
+        let company = acct
+            .company_name
+            .clone()
+            .or_else(|| ext.and_then(|e| e.contact.company.clone()));
+        [
+            ("Company", company, "company"),
+            ("Main number", acct.main_number.clone(), "main-number"),
+            ("Brand", acct.service_info.brand.name.clone(), "brand"),
+            (
+                "Service plan",
+                acct.service_info.service_plan.name.clone(),
+                "plan",
+            ),
+            ("Status", acct.status.clone(), "account-status"),
+        ]
+    }
+
+    /// What a fact list shows for a value.
+    pub fn shown(value: Option<String>) -> String {
+        value
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "—".into())
+    }
+
+    /// "Production — https://platform.ringcentral.com".
+    pub fn server(preset_label: Option<&str>, server: &str) -> String {
+        format!("{} — {server}", preset_label.unwrap_or("Custom server"))
+    }
+}

@@ -221,6 +221,29 @@ impl Exchange {
     }
 }
 
+/// The token request a [`Session`] holding no session sends for this callback, or `None` when it
+/// would send none (it refuses the callback, or the server reported an error).
+///
+/// For a module that runs before the session (the app's first-load module): it can send the
+/// exchange early, and the session's own request is then the identical one. A property test below
+/// holds the two together.
+pub fn exchange_request(
+    url: &str,
+    pending: &PendingAuthorization,
+    expected_issuer: Option<&str>,
+    now: Timestamp,
+) -> Option<TokenRequest> {
+    match parse_callback(url, Some(pending), expected_issuer, now) {
+        Ok(CallbackOutcome::Code { code, .. }) => Some(TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri: pending.redirect_uri.clone(),
+            verifier: pending.verifier.duplicate(),
+            client_id: pending.client_id.clone(),
+        }),
+        _ => None,
+    }
+}
+
 /// The state machine. Construct with [`Session::new`], then feed [`Session::handle`].
 pub struct Session {
     client_id: String,
@@ -1757,5 +1780,62 @@ mod tests {
             })
             .collect();
         assert_eq!(steps.len(), 2, "callback parameters and the token request");
+    }
+
+    mod early_exchange {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// `exchange_request` sends exactly what the session sends, and nothing when the
+            /// session sends nothing: whatever the callback carries, wherever it was tampered with.
+            #[test]
+            fn matches_what_a_signed_out_session_sends(
+                seed in 0u64..1_000,
+                code in "[A-Za-z0-9._~-]{0,40}",
+                state_kind in 0u8..4,
+                error in proptest::option::of("[a-z_]{1,20}"),
+                iss in proptest::option::of(prop_oneof![Just("http://127.0.0.1:5001".to_string()), "[a-z:/.]{0,20}"]),
+                expected in proptest::option::of(Just("http://127.0.0.1:5001".to_string())),
+                later_secs in prop_oneof![Just(0u64), Just(60), Just(3_600)],
+            ) {
+                let (p, _) = pending(seed);
+                let good = p.state.expose().to_string();
+                let mut pairs: Vec<(&str, String)> = Vec::new();
+                if !code.is_empty() {
+                    pairs.push(("code", code.clone()));
+                }
+                match state_kind {
+                    0 => pairs.push(("state", good.clone())),
+                    1 => pairs.push(("state", format!("{good}x"))),
+                    2 => {}
+                    _ => {
+                        pairs.push(("state", good.clone()));
+                        pairs.push(("state", good.clone()));
+                    }
+                }
+                if let Some(e) = &error {
+                    pairs.push(("error", e.clone()));
+                }
+                if let Some(i) = &iss {
+                    pairs.push(("iss", i.clone()));
+                }
+                let url = format!("{CB}?{}", form_encode(pairs.iter().map(|(k, v)| (*k, v.as_str()))));
+                let now = T0.plus_secs(later_secs);
+                let early = exchange_request(&url, &p, expected.as_deref(), now)
+                    .map(|r| r.form_body().expose().to_string());
+                let mut s = Session::new("demo");
+                s.handle(Event::Restored { stored: None, discarded: None }, now);
+                let fx = s.handle(
+                    Event::CallbackReceived { url, pending: Some(p), expected_issuer: expected },
+                    now,
+                );
+                let sent = fx.iter().find_map(|e| match e {
+                    Effect::PostToken { body, .. } => Some(body.expose().to_string()),
+                    _ => None,
+                });
+                prop_assert_eq!(early, sent);
+            }
+        }
     }
 }

@@ -28,7 +28,6 @@ pub struct Contact {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Extension {
-    pub id: Option<serde_json::Value>,
     pub extension_number: Option<String>,
     pub name: Option<String>,
     #[serde(rename = "type")]
@@ -61,7 +60,6 @@ impl Extension {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Named {
-    pub id: Option<serde_json::Value>,
     pub name: Option<String>,
 }
 
@@ -75,7 +73,6 @@ pub struct ServiceInfo {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Account {
-    pub id: Option<serde_json::Value>,
     pub main_number: Option<String>,
     pub status: Option<String>,
     pub service_info: ServiceInfo,

@@ -98,15 +98,23 @@ async fn fetch_config(base: &str) -> Result<AppConfig, ConfigError> {
 /// the promise on `window.rcPkceConfig` (`{url, status, body}`). Taken once; `None` when absent,
 /// for another URL, or failed (the caller then fetches itself and classifies the failure).
 async fn prefetched(url: &str) -> Option<(u16, String)> {
+    let answer = peek_prefetched(url).await;
+    if let Some(window) = web_sys::window() {
+        let _ = js_sys::Reflect::delete_property(&window, &"rcPkceConfig".into());
+    }
+    answer
+}
+
+/// The answer boot.js got for `url`, left in place for the app (the first-load module reads it
+/// first).
+pub async fn peek_prefetched(url: &str) -> Option<(u16, String)> {
     use js_sys::{Promise, Reflect};
     use wasm_bindgen::JsCast;
     let window = web_sys::window()?;
-    let key = wasm_bindgen::JsValue::from_str("rcPkceConfig");
-    let promise = Reflect::get(&window, &key)
+    let promise = Reflect::get(&window, &"rcPkceConfig".into())
         .ok()?
         .dyn_into::<Promise>()
         .ok()?;
-    let _ = Reflect::delete_property(&window, &key);
     let answer = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
     let field = |name: &str| Reflect::get(&answer, &name.into()).ok();
     if field("url")?.as_string()? != url {
@@ -115,6 +123,22 @@ async fn prefetched(url: &str) -> Option<(u16, String)> {
     let status = field("status")?.as_f64()?;
     let body = field("body")?.as_string()?;
     Some((status as u16, body))
+}
+
+/// The configuration when nothing about it needs explaining: config.json answered and is valid,
+/// and the visitor's Settings, if any, are readable. `None` otherwise; the app then loads it
+/// with [`load`], which says what is wrong.
+pub async fn load_if_clean() -> Option<AppConfig> {
+    let base = location::base_url();
+    let (status, body) = peek_prefetched(&format!("{base}config.json")).await?;
+    if status != 200 {
+        return None;
+    }
+    let deployed = parse_config(&body, &base).ok()?;
+    match WebStorage::local().get(keys::SETTINGS) {
+        Ok(Some(text)) => decode_settings(&text).map(|s| s.apply(&deployed)),
+        Ok(None) | Err(_) => Some(deployed),
+    }
 }
 
 fn load_settings() -> (Option<Settings>, Option<ConfigError>) {

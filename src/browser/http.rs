@@ -2,17 +2,23 @@
 //!
 //! Requests carry only what they need: the token POST is a CORS "simple request"
 //! (`Content-Type: application/x-www-form-urlencoded`, `Accept: application/json`, no
-//! credentials), so it needs no preflight; no request sends cookies or a `Referer`; responses are
-//! not cached and bodies over a size limit are refused. A failed `fetch` is told apart as network
-//! failure or CORS refusal by a second, opaque probe.
+//! credentials), so it needs no preflight; no request sends cookies or a `Referer`; token responses
+//! are never cached and bodies over a size limit are refused. A failed `fetch` is told apart as
+//! network failure or CORS refusal by a second, opaque probe.
+//!
+//! Every request is described by an [`Outgoing`] and built by [`Outgoing::to_request`], also for
+//! the requests the first-load module sends ahead of the app ([`crate::early`]), so both send
+//! exactly the same thing; [`send`] takes such an early answer instead of asking again.
 
-use gloo_net::http::{Request, RequestBuilder};
 use rc_pkce_core::error::ApiError;
 use rc_pkce_core::token::FormBody;
 use rc_pkce_core::url::HttpUrl;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{ReferrerPolicy, RequestCache, RequestCredentials};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{ReferrerPolicy, RequestCache, RequestCredentials, RequestInit, RequestMode};
+
+use super::storage::js_error_text;
 
 /// Longest a request may take before it counts as a network failure.
 pub const TIMEOUT_MS: i32 = 30_000;
@@ -34,93 +40,154 @@ impl HttpResponse {
     }
 }
 
+/// One request the app sends. `credential` is what makes two requests to one URL different: the
+/// form body of a POST, the access token of a bearer GET.
+#[derive(Debug, Clone, Copy)]
+pub enum Outgoing<'a> {
+    /// A form POST (token, refresh, revoke).
+    Form { url: &'a str, body: &'a str },
+    /// A REST GET with a bearer token.
+    Bearer { url: &'a str, token: &'a str },
+    /// A same-origin file (config.json) that must not come from a cache.
+    Fresh { url: &'a str },
+}
+
+impl Outgoing<'_> {
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Form { url, .. } | Self::Bearer { url, .. } | Self::Fresh { url } => url,
+        }
+    }
+
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::Form { .. } => "POST",
+            Self::Bearer { .. } | Self::Fresh { .. } => "GET",
+        }
+    }
+
+    pub fn credential(&self) -> &str {
+        match self {
+            Self::Form { body, .. } => body,
+            Self::Bearer { token, .. } => token,
+            Self::Fresh { .. } => "",
+        }
+    }
+
+    /// The `fetch` request, with this app's options for its kind.
+    pub fn to_request(
+        &self,
+        signal: Option<&web_sys::AbortSignal>,
+    ) -> Result<web_sys::Request, JsValue> {
+        let init = RequestInit::new();
+        init.set_method(self.method());
+        init.set_referrer_policy(ReferrerPolicy::NoReferrer);
+        if let Some(s) = signal {
+            init.set_signal(Some(s));
+        }
+        let headers = web_sys::Headers::new()?;
+        match self {
+            Self::Form { body, .. } => {
+                init.set_credentials(RequestCredentials::Omit);
+                // Token responses must never be stored by the HTTP cache.
+                init.set_cache(RequestCache::NoStore);
+                headers.set("Accept", "application/json")?;
+                headers.set("Content-Type", "application/x-www-form-urlencoded")?;
+                init.set_body(&JsValue::from_str(body));
+            }
+            Self::Bearer { token, .. } => {
+                init.set_credentials(RequestCredentials::Omit);
+                // The default cache mode, not `no-store`: Chromium bypasses its CORS preflight
+                // cache for `no-store`/`no-cache` requests, which would cost a preflight round
+                // trip on every call. Whether a response body may be kept is the API's decision
+                // (`Cache-Control`; the sandbox sends `no-store`); the bearer token itself is never
+                // cached.
+                init.set_cache(RequestCache::Default);
+                headers.set("Accept", "application/json")?;
+                headers.set("Authorization", &format!("Bearer {token}"))?;
+            }
+            Self::Fresh { .. } => {
+                init.set_credentials(RequestCredentials::SameOrigin);
+                init.set_cache(RequestCache::NoCache);
+            }
+        }
+        init.set_headers(&headers);
+        web_sys::Request::new_with_str_and_init(self.url(), &init)
+    }
+}
+
 fn origin_of(url: &str) -> String {
     HttpUrl::parse(url)
         .map(|u| u.origin())
         .unwrap_or_else(|_| url.to_string())
 }
 
-fn common(
-    builder: RequestBuilder,
-    cache: RequestCache,
-    signal: Option<&web_sys::AbortSignal>,
-) -> RequestBuilder {
-    builder
-        .credentials(RequestCredentials::Omit)
-        .cache(cache)
-        .referrer_policy(ReferrerPolicy::NoReferrer)
-        .header("Accept", "application/json")
-        .abort_signal(signal)
-}
-
 /// POSTs a form body (token, refresh, revoke).
 pub async fn post_form(url: &str, body: &FormBody) -> Result<HttpResponse, ApiError> {
-    send(url, |signal| {
-        // Token responses must never be stored by the HTTP cache.
-        common(Request::post(url), RequestCache::NoStore, signal)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(body.expose().to_string())
+    send(Outgoing::Form {
+        url,
+        body: body.expose(),
     })
     .await
 }
 
 /// GETs a REST resource with a bearer token.
 pub async fn get_with_bearer(url: &str, access_token: &str) -> Result<HttpResponse, ApiError> {
-    send(url, |signal| {
-        // The default cache mode, not `no-store`: Chromium bypasses its CORS preflight cache for
-        // `no-store`/`no-cache` requests, which would cost a preflight round trip on every call.
-        // Whether a response body may be kept is the API's decision (`Cache-Control`; the sandbox
-        // sends `no-store`); the bearer token itself is never cached.
-        common(Request::get(url), RequestCache::Default, signal)
-            .header("Authorization", &format!("Bearer {access_token}"))
-            .build()
+    send(Outgoing::Bearer {
+        url,
+        token: access_token,
     })
     .await
 }
 
 /// GETs a same-origin file (config.json) that must not come from a cache.
 pub async fn get_fresh(url: &str) -> Result<HttpResponse, ApiError> {
-    send(url, |signal| {
-        Request::get(url)
-            .cache(RequestCache::NoCache)
-            .credentials(RequestCredentials::SameOrigin)
-            .referrer_policy(ReferrerPolicy::NoReferrer)
-            .abort_signal(signal)
-            .build()
-    })
-    .await
+    send(Outgoing::Fresh { url }).await
 }
 
-async fn send(
-    url: &str,
-    build: impl FnOnce(Option<&web_sys::AbortSignal>) -> Result<Request, gloo_net::Error>,
-) -> Result<HttpResponse, ApiError> {
-    let origin = origin_of(url);
+/// Starts `fetch` for `request` and returns its promise and the controller that aborts it.
+pub fn start_fetch(
+    request: &Outgoing<'_>,
+) -> Result<(js_sys::Promise, Option<web_sys::AbortController>), JsValue> {
+    let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
     let controller = web_sys::AbortController::new().ok();
     let signal = controller.as_ref().map(|c| c.signal());
-    let request = build(signal.as_ref()).map_err(|e| ApiError::network(&origin, e.to_string()))?;
+    let built = request.to_request(signal.as_ref())?;
+    Ok((window.fetch_with_request(&built), controller))
+}
+
+async fn send(request: Outgoing<'_>) -> Result<HttpResponse, ApiError> {
+    let url = request.url();
+    let origin = origin_of(url);
+    // The first-load module may already have sent this very request (see `crate::early`).
+    let (promise, controller) = match crate::early::take(&request) {
+        Some(early) => early,
+        None => start_fetch(&request).map_err(|e| ApiError::network(&origin, error_text(&e)))?,
+    };
     let timer = controller.as_ref().and_then(|c| abort_after(c, TIMEOUT_MS));
-    let sent = request.send().await;
+    let sent = JsFuture::from(promise).await;
     if let Some(t) = timer {
         clear_timeout(t);
     }
-    let response = match sent {
+    let response = match sent.and_then(|r| r.dyn_into::<web_sys::Response>()) {
         Ok(r) => r,
         Err(e) => {
-            if signal.as_ref().is_some_and(|s| s.aborted()) {
+            if controller.as_ref().is_some_and(|c| c.signal().aborted()) {
                 return Err(ApiError::network(
                     &origin,
                     format!("no answer within {} seconds", TIMEOUT_MS / 1000),
                 ));
             }
-            return Err(classify_failure(url, &origin, e.to_string()).await);
+            return Err(classify_failure(url, &origin, error_text(&e)).await);
         }
     };
     let status = response.status();
     let headers = response.headers();
-    let retry_after = headers.get("retry-after");
+    let retry_after = headers.get("retry-after").ok().flatten();
     if let Some(len) = headers
         .get("content-length")
+        .ok()
+        .flatten()
         .and_then(|l| l.parse::<usize>().ok())
         && len > MAX_BODY_BYTES
     {
@@ -129,10 +196,9 @@ async fn send(
             format!("the response is {len} bytes, more than this app accepts"),
         ));
     }
-    let body = response
-        .binary()
+    let body = read_body(&response)
         .await
-        .map_err(|e| ApiError::network(&origin, e.to_string()))?;
+        .map_err(|e| ApiError::network(&origin, error_text(&e)))?;
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::bad_response(
             status,
@@ -146,19 +212,46 @@ async fn send(
     })
 }
 
+/// The whole body of `response`, as bytes.
+pub async fn read_body(response: &web_sys::Response) -> Result<Vec<u8>, JsValue> {
+    let buffer = JsFuture::from(response.array_buffer()?).await?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// `TypeError: Failed to fetch`, as the browser names a failure.
+fn error_text(e: &JsValue) -> String {
+    match e.dyn_ref::<js_sys::Error>() {
+        Some(err) => format!(
+            "{}: {}",
+            String::from(err.name()),
+            String::from(err.message())
+        ),
+        None => js_error_text(e),
+    }
+}
+
 /// After a failed fetch: an opaque `no-cors` request succeeds when the server is reachable, which
 /// means the real request was refused by CORS, not lost on the network.
 async fn classify_failure(url: &str, origin: &str, detail: String) -> ApiError {
-    let probe = Request::get(url)
-        .mode(web_sys::RequestMode::NoCors)
-        .credentials(RequestCredentials::Omit)
-        .cache(RequestCache::NoStore)
-        .referrer_policy(ReferrerPolicy::NoReferrer)
-        .send()
-        .await;
-    match probe {
-        Ok(_) => ApiError::cors(origin),
-        Err(_) => ApiError::network(origin, detail),
+    let probe = (|| {
+        let init = RequestInit::new();
+        init.set_method("GET");
+        init.set_mode(RequestMode::NoCors);
+        init.set_credentials(RequestCredentials::Omit);
+        init.set_cache(RequestCache::NoStore);
+        init.set_referrer_policy(ReferrerPolicy::NoReferrer);
+        let request = web_sys::Request::new_with_str_and_init(url, &init)?;
+        let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
+        Ok::<_, JsValue>(window.fetch_with_request(&request))
+    })();
+    let reached = match probe {
+        Ok(p) => JsFuture::from(p).await.is_ok(),
+        Err(_) => false,
+    };
+    if reached {
+        ApiError::cors(origin)
+    } else {
+        ApiError::network(origin, detail)
     }
 }
 

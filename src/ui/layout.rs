@@ -3,6 +3,8 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use crate::present::text;
+
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     view! {
@@ -11,7 +13,7 @@ pub fn Layout(children: Children) -> impl IntoView {
             <div class="brand">
                 <span class="brand-mark" aria-hidden="true">"⬡"</span>
                 <span class="brand-name">"rc-pkce"</span>
-                <span class="brand-tag">"RingCentral sign-in with PKCE"</span>
+                <span class="brand-tag">{text::BRAND_TAG}</span>
             </div>
             <nav aria-label="Main">
                 <ul>
@@ -23,10 +25,7 @@ pub fn Layout(children: Children) -> impl IntoView {
         </header>
         <main id="main" tabindex="-1">{children()}</main>
         <footer class="site-footer">
-            <p>
-                "A public OAuth 2.0 client: no client secret, tokens only in this tab. "
-                "Authorization Code + PKCE (RFC 7636), revocation (RFC 7009)."
-            </p>
+            <p>{text::FOOTER}</p>
         </footer>
     }
 }

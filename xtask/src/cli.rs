@@ -1,4 +1,4 @@
-//! The command line: six commands with a handful of flags, parsed by hand so xtask compiles in
+//! The command line: seven commands with a handful of flags, parsed by hand so xtask compiles in
 //! seconds on a fresh machine.
 
 use crate::deploy::{self, CspOptions, DeployOptions};
@@ -28,6 +28,8 @@ commands:
   csp <config.json> [--url <public URL>]
                         print the Content-Security-Policy header for that config
                         (default URL http://localhost:5000/)
+  hash-first-load       trunk's post-build hook (Trunk.toml): give the first-load modules
+                        content-hashed names in $TRUNK_STAGING_DIR
   help                  print this text";
 
 #[derive(Debug, PartialEq, Eq)]
@@ -38,6 +40,7 @@ pub enum Command {
     Bench { args: Vec<String> },
     Deploy(DeployOptions),
     Csp(CspOptions),
+    HashFirstLoad,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -81,6 +84,12 @@ pub fn parse(args: &[String]) -> Result<Command, ParseError> {
             .map(Command::Deploy)
             .map_err(invalid),
         "csp" => deploy::parse_csp(rest).map(Command::Csp).map_err(invalid),
+        "hash-first-load" => match rest.first() {
+            None => Ok(Command::HashFirstLoad),
+            Some(other) => Err(invalid(format!(
+                "unknown option '{other}' for 'hash-first-load'"
+            ))),
+        },
         other => Err(invalid(format!("unknown command '{other}'"))),
     }
 }

@@ -20,6 +20,7 @@ mod bench;
 mod cli;
 mod deploy;
 mod dev;
+mod first_load;
 mod lockfile;
 mod process;
 mod setup;
@@ -84,6 +85,7 @@ fn main() -> ExitCode {
         cli::Command::Bench { args } => bench::run(&args),
         cli::Command::Deploy(options) => deploy::run_deploy(&options),
         cli::Command::Csp(options) => deploy::run_csp(&options),
+        cli::Command::HashFirstLoad => first_load::run().map_err(Error::new),
     };
     match result {
         Ok(code) => ExitCode::from(code),

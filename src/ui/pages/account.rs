@@ -7,6 +7,7 @@ use leptos_router::NavigateOptions;
 use leptos_router::hooks::use_navigate;
 use rc_pkce_core::session::Phase;
 
+use crate::present::text;
 use crate::ui::use_driver;
 use crate::ui::widgets::{
     AccountCard, CallLog, ExtensionCard, InspectorPanel, Load, SessionNotice, SessionPanel,
@@ -49,7 +50,7 @@ pub fn Account() -> impl IntoView {
         view! {
             <div class="page account">
                 <div class="page-head">
-                    <h1>"Your RingCentral account"</h1>
+                    <h1>{text::ACCOUNT_TITLE}</h1>
                     <button class="button" on:click=move |_| driver.sign_out() data-testid="sign-out">"Sign out"</button>
                 </div>
                 <SessionNotice/>

@@ -8,7 +8,7 @@ use leptos_router::hooks::use_navigate;
 use rc_pkce_core::session::Phase;
 
 use crate::browser::config_loader::Loaded;
-use crate::present::{Message, Tone};
+use crate::present::{Message, Tone, text};
 use crate::ui::widgets::{MessageBox, SessionNotice};
 use crate::ui::{ConfigState, use_driver};
 
@@ -35,24 +35,18 @@ pub fn Home() -> impl IntoView {
     let busy = move || view_signal.with(|v| v.phase == Phase::Authorizing);
     // The button is in the DOM and wired once this effect runs after the first render.
     Effect::new(move |_| crate::browser::clock::mark("rc-pkce:sign-in-ready"));
-    let server_label = config
-        .preset()
-        .map(|p| p.label().to_string())
-        .unwrap_or_else(|| "Custom server".into());
+    let server = text::server(config.preset().map(|p| p.label()), &config.server);
     view! {
         <div class="page home">
-            <h1>"Sign in to RingCentral — safely, from the browser"</h1>
-            <p class="lead">
-                "This page signs you in with OAuth 2.0 Authorization Code + PKCE: no client secret, a one-time verifier that never leaves this tab, "
-                "tokens kept in this tab's sessionStorage only and refreshed before they expire. Then it shows who you are and your recent calls."
-            </p>
+            <h1>{text::HOME_TITLE}</h1>
+            <p class="lead">{text::HOME_LEAD}</p>
             <ConfigWarning/>
             <SessionNotice/>
             <section class="card" aria-labelledby="target-heading">
                 <h2 id="target-heading">"Signing in to"</h2>
                 <dl class="facts">
                     <dt>"Server"</dt>
-                    <dd data-testid="server">{format!("{server_label} — {}", config.server)}</dd>
+                    <dd data-testid="server">{server}</dd>
                     <dt>"Client ID"</dt>
                     <dd data-testid="client-id"><code>{config.client_id.clone()}</code></dd>
                     <dt>"Redirect URI"</dt>
@@ -60,9 +54,9 @@ pub fn Home() -> impl IntoView {
                 </dl>
                 <div class="actions">
                     <button class="button primary big" on:click=move |_| driver.sign_in() disabled=busy data-testid="sign-in">
-                        {move || if busy() { "Opening RingCentral…" } else { "Sign in with RingCentral" }}
+                        {move || if busy() { text::SIGNING_IN } else { text::SIGN_IN }}
                     </button>
-                    <A href="/settings">"Use your own client ID or server"</A>
+                    <A href="/settings">{text::OWN_CLIENT}</A>
                 </div>
             </section>
         </div>

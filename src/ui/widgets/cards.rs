@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use rc_pkce_core::error::ApiError;
 
 use crate::api::{ACCOUNT_PATH, Account, EXTENSION_PATH, Extension};
-use crate::present::Message;
+use crate::present::{Message, text};
 use crate::ui::use_driver;
 use crate::ui::widgets::MessageBox;
 
@@ -38,11 +38,15 @@ where
     load
 }
 
-fn row(label: &'static str, value: Option<String>, testid: &'static str) -> impl IntoView {
-    view! {
-        <dt>{label}</dt>
-        <dd data-testid=testid>{value.filter(|v| !v.is_empty()).unwrap_or_else(|| "—".into())}</dd>
-    }
+fn rows(rows: [text::Row; 5]) -> impl IntoView {
+    rows.into_iter()
+        .map(|(label, value, testid)| {
+            view! {
+                <dt>{label}</dt>
+                <dd data-testid=testid>{text::shown(value)}</dd>
+            }
+        })
+        .collect_view()
 }
 
 /// Starts the extension request (the page starts both cards' requests together).
@@ -89,16 +93,12 @@ pub fn ExtensionCard(
     view! {
         <section class="card" aria-labelledby="ext-heading" aria-busy=busy>
             <h2 id="ext-heading">"You"</h2>
-            {section_body(state, "Loading your extension…", reload, |ext| {
+            {section_body(state, text::LOADING_EXTENSION, reload, |ext| {
                 view! {
                     <p class="big-name" data-testid="user-name">{ext.display_name()}</p>
                     {crate::browser::clock::mark("rc-pkce:account-name")}
                     <dl class="facts">
-                        {row("Extension number", ext.extension_number.clone(), "extension-number")}
-                        {row("Email", ext.contact.email.clone(), "email")}
-                        {row("Type", ext.kind.clone(), "extension-type")}
-                        {row("Status", ext.status.clone(), "extension-status")}
-                        {row("Job title", ext.contact.job_title.clone(), "job-title")}
+                        {rows(text::extension_rows(&ext))}
                     </dl>
                 }
                 .into_any()
@@ -107,8 +107,7 @@ pub fn ExtensionCard(
     }
 }
 
-/// The account; the company name comes from the user's contact record, which is where RingCentral
-/// keeps it.
+/// The account.
 #[component]
 pub fn AccountCard(
     state: RwSignal<Load<Account>>,
@@ -119,18 +118,14 @@ pub fn AccountCard(
     view! {
         <section class="card" aria-labelledby="acct-heading" aria-busy=busy>
             <h2 id="acct-heading">"Your account"</h2>
-            {section_body(state, "Loading your account…", reload, move |acct| {
-                let company = acct.company_name.clone().or_else(|| match extension.get() {
-                    Load::Ready(ext) => ext.contact.company,
+            {section_body(state, text::LOADING_ACCOUNT, reload, move |acct| {
+                let ext = match extension.get() {
+                    Load::Ready(ext) => Some(ext),
                     _ => None,
-                });
+                };
                 view! {
                     <dl class="facts">
-                        {row("Company", company, "company")}
-                        {row("Main number", acct.main_number.clone(), "main-number")}
-                        {row("Brand", acct.service_info.brand.name.clone(), "brand")}
-                        {row("Service plan", acct.service_info.service_plan.name.clone(), "plan")}
-                        {row("Status", acct.status.clone(), "account-status")}
+                        {rows(text::account_rows(&acct, ext.as_ref()))}
                     </dl>
                 }
                 .into_any()

@@ -196,8 +196,20 @@ impl Browser {
         panic!("waited {WAIT:?} for {what} ({script})");
     }
 
+    /// The text of the element matching `css`, once it exists.
+    ///
+    /// Here and in [`Browser::click`] and [`Browser::type_into`], an element that is replaced
+    /// between finding and using it (a re-render; or the app taking over the page a first-load
+    /// module drew, see src/first_load) is looked up again.
     pub async fn text(&self, css: &str) -> String {
-        self.wait_for(css).await.text().await.unwrap_or_default()
+        for _ in 0..RELOOKUPS {
+            match self.wait_for(css).await.text().await {
+                Ok(t) => return t,
+                Err(e) if is_stale(&e) => continue,
+                Err(_) => return String::new(),
+            }
+        }
+        panic!("`{css}` kept being replaced while its text was read")
     }
 
     pub async fn exists(&self, css: &str) -> bool {
@@ -205,18 +217,27 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) {
-        let e = self.wait_for(css).await;
-        e.click()
-            .await
-            .unwrap_or_else(|err| panic!("click `{css}`: {err}"));
+        for _ in 0..RELOOKUPS {
+            match self.wait_for(css).await.click().await {
+                Ok(_) => return,
+                Err(e) if is_stale(&e) => continue,
+                Err(e) => panic!("click `{css}`: {e}"),
+            }
+        }
+        panic!("`{css}` kept being replaced before it could be clicked")
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
-        let e = self.wait_for(css).await;
-        e.clear().await.ok();
-        e.send_keys(text)
-            .await
-            .unwrap_or_else(|err| panic!("type into `{css}`: {err}"));
+        for _ in 0..RELOOKUPS {
+            let e = self.wait_for(css).await;
+            e.clear().await.ok();
+            match e.send_keys(text).await {
+                Ok(_) => return,
+                Err(e) if is_stale(&e) => continue,
+                Err(e) => panic!("type into `{css}`: {e}"),
+            }
+        }
+        panic!("`{css}` kept being replaced before it could be typed into")
     }
 
     /// Runs a script in the page (`return ...;`) and returns its value.
@@ -452,4 +473,11 @@ impl Browser {
         let _ = self.driver.kill().await;
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// How often [`Browser::click`] and friends look an element up again after it was replaced.
+const RELOOKUPS: usize = 5;
+
+fn is_stale(e: &fantoccini::error::CmdError) -> bool {
+    e.to_string().contains("stale element")
 }

@@ -115,6 +115,8 @@ fn inputs_fingerprint(root: &Path) -> String {
         "config.json",
         "style",
         "assets",
+        // The post-build hook that names the first-load modules (Trunk.toml).
+        "xtask/src/first_load.rs",
     ] {
         walk(&root.join(input), &mut files);
     }

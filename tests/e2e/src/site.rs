@@ -1,5 +1,6 @@
 //! A static host for the release bundle, behaving like the production hosting configs in
-//! `deploy/`: hashed assets cached for a year, `index.html` and `config.json` never cached, an SPA
+//! `deploy/`: hashed assets cached for a year, the other files revalidated on every use (`no-cache`
+//! with an `ETag`, answered `304 Not Modified` when unchanged, as nginx and CDNs do), an SPA
 //! fallback to `index.html` for app routes, `application/wasm` for the module, and the security
 //! headers with a CSP computed from the served config.
 
@@ -36,6 +37,20 @@ struct State {
     config: Arc<Mutex<ConfigFile>>,
     csp: Arc<Mutex<String>>,
     log: Arc<Mutex<Vec<Served>>>,
+    /// While true, the app's own module (not boot.js, not the first-load modules) is not answered.
+    hold_app: tokio::sync::watch::Sender<bool>,
+}
+
+/// The app's hashed JS and wasm (`rc-pkce-<16 hex>.js`, `..._bg.wasm`), not the first-load modules.
+pub fn is_app_module(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or("");
+    name.strip_prefix("rc-pkce-").is_some_and(|rest| {
+        let hash = rest
+            .strip_suffix("_bg.wasm")
+            .or_else(|| rest.strip_suffix(".js"))
+            .unwrap_or("");
+        hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit())
+    })
 }
 
 pub struct Site {
@@ -54,6 +69,7 @@ impl Site {
             config: Arc::new(Mutex::new(ConfigFile::Missing)),
             csp: Arc::new(Mutex::new(String::new())),
             log: Arc::new(Mutex::new(Vec::new())),
+            hold_app: tokio::sync::watch::channel(false).0,
         };
         let s = state.clone();
         let app = Router::new().fallback(move |req: Request<Body>| serve(s.clone(), req));
@@ -95,6 +111,16 @@ impl Site {
     pub fn clear_log(&self) {
         self.state.log.lock().unwrap().clear();
     }
+
+    /// Holds back the app's module (see [`is_app_module`]) until [`Site::release_app`]: the page
+    /// then has only what the first-load modules do, as on a slow network.
+    pub fn hold_app(&self) {
+        self.state.hold_app.send_replace(true);
+    }
+
+    pub fn release_app(&self) {
+        self.state.hold_app.send_replace(false);
+    }
 }
 
 impl Drop for Site {
@@ -129,8 +155,25 @@ pub fn is_hashed(path: &str) -> bool {
         .is_some_and(|(_, h)| h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
+/// A strong validator for `body`.
+fn etag(body: &[u8]) -> String {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut h = DefaultHasher::new();
+    h.write(body);
+    format!("\"{:016x}-{:x}\"", h.finish(), body.len())
+}
+
 async fn serve(state: State, req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_string();
+    if is_app_module(&path) {
+        let mut held = state.hold_app.subscribe();
+        let _ = held.wait_for(|hold| !hold).await;
+    }
+    let if_none_match = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let query = req.uri().query().map(str::to_string);
     let (status, body, file) = if path == "/config.json" {
         match state.config.lock().unwrap().clone() {
@@ -170,6 +213,12 @@ async fn serve(state: State, req: Request<Body>) -> Response<Body> {
             )
         }
     };
+    let tag = etag(&body);
+    let (status, body) = if status == StatusCode::OK && if_none_match.as_deref() == Some(&tag) {
+        (StatusCode::NOT_MODIFIED, Vec::new())
+    } else {
+        (status, body)
+    };
     state.log.lock().unwrap().push(Served {
         path: path.clone(),
         query,
@@ -178,6 +227,9 @@ async fn serve(state: State, req: Request<Body>) -> Response<Body> {
     });
     let mut resp = Response::builder().status(status);
     let h = resp.headers_mut().expect("builder is fresh");
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        h.insert(header::ETAG, v);
+    }
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(content_type(&file)),
@@ -215,5 +267,17 @@ mod tests {
         assert!(!is_hashed("index.html"));
         assert!(!is_hashed("config.json"));
         assert!(!is_hashed("boot.js"));
+        assert!(is_hashed("boot-59c249bd5cd2c804.js"));
+        assert!(is_hashed("rc-pkce-home-59c249bd5cd2c804_bg.wasm"));
+    }
+
+    #[test]
+    fn app_modules() {
+        assert!(is_app_module("/rc-pkce-59c249bd5cd2c804.js"));
+        assert!(is_app_module("/sub/rc-pkce-59c249bd5cd2c804_bg.wasm"));
+        assert!(!is_app_module("/rc-pkce-home-59c249bd5cd2c804.js"));
+        assert!(!is_app_module("/rc-pkce-callback-59c249bd5cd2c804_bg.wasm"));
+        assert!(!is_app_module("/boot-59c249bd5cd2c804.js"));
+        assert!(!is_app_module("/rc-pkce-59c249bd5cd2c804.json"));
     }
 }

@@ -72,7 +72,6 @@ async fn same_rules_as_headers_and_redirects(hosted: &Hosted) {
         "",
         "index.html",
         "config.json",
-        "boot.js",
         "favicon.svg",
         "account",
         "oauth2callback?code=c&state=s",
@@ -214,13 +213,7 @@ async fn nginx_sends_the_deploy_headers() {
             );
         }
     }
-    for path in [
-        "/",
-        "/index.html",
-        "/config.json",
-        "/boot.js",
-        "/favicon.svg",
-    ] {
+    for path in ["/", "/index.html", "/config.json", "/favicon.svg"] {
         let r = get(path).await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
         assert_eq!(

@@ -104,17 +104,24 @@ return { mark, entries };
 const CALLBACK_TIMELINE: &str = r#"
 const [token, extension, account] = arguments;
 const span = (e) => (e ? [e.startTime, e.responseEnd] : null);
+const at = (name) => span(performance.getEntriesByName(name, "mark").map((m) => ({ startTime: m.startTime, responseEnd: m.startTime }))[0]);
 const resources = performance.getEntriesByType("resource");
 const find = (test) => span(resources.find((r) => test(r.name)));
 const nav = performance.getEntriesByType("navigation")[0];
 return {
   document: [0, nav.responseEnd],
-  script: find((n) => n.endsWith(".js") && !n.endsWith("/boot.js")),
-  wasm: find((n) => n.endsWith(".wasm")),
+  boot: find((n) => /\/boot-[0-9a-f]{16}\.js$/.test(n)),
+  firstLoadScript: find((n) => n.includes("/rc-pkce-callback-") && n.endsWith(".js")),
+  firstLoadWasm: find((n) => n.includes("/rc-pkce-callback-") && n.endsWith(".wasm")),
+  script: find((n) => /\/rc-pkce-[0-9a-f]{16}\.js$/.test(n)),
+  wasm: find((n) => /\/rc-pkce-[0-9a-f]{16}_bg\.wasm$/.test(n)),
   config: find((n) => n.endsWith("/config.json")),
   token: find((n) => n === token),
   extension: find((n) => n === extension),
   account: find((n) => n === account),
+  firstLoadStarted: at("rc-pkce:first-load-started"),
+  tokenPostSent: at("rc-pkce:token-post-sent"),
+  appStarted: at("rc-pkce:app-started"),
   fetchCalls: window.__benchFetchCalls || null,
 };
 "#;
@@ -131,10 +138,19 @@ const FETCH_HOOK: &str = r#"(() => {
 })();"#;
 
 /// The steps of [`CALLBACK_TIMELINE`], in the order they are printed.
-const STEPS: [(&str, &str); 7] = [
+const STEPS: [(&str, &str); 13] = [
     ("document", "document (index.html / floor.html)"),
+    ("boot", "boot.js (from the HTTP cache; app only)"),
+    (
+        "firstLoadScript",
+        "first-load JS module (from the HTTP cache)",
+    ),
+    ("firstLoadWasm", "first-load .wasm (from the HTTP cache)"),
+    ("firstLoadStarted", "first-load module running (mark)"),
+    ("tokenPostSent", "token POST sent by it (mark)"),
     ("script", "JS module (from the HTTP cache)"),
-    ("wasm", ".wasm (from the HTTP cache; app only)"),
+    ("wasm", "app .wasm (from the HTTP cache; app only)"),
+    ("appStarted", "app running (mark)"),
     ("config", "config.json (app only)"),
     ("token", "token POST"),
     ("extension", "extension GET"),

@@ -1,0 +1,125 @@
+//! The first-load modules (src/first_load): with the app's own module held back by the site, the
+//! home page's sign-in button works and the account page shows the user's name; once the app
+//! arrives it takes over the page and uses the answers already fetched, so the code is exchanged
+//! once and each account request is sent once. A reload after the code was sent does not send it
+//! again.
+
+use std::time::Duration;
+
+use e2e::env::{
+    EnvOptions, PASSWORD, USER, USER_COMPANY, USER_EXTENSION, USER_NAME, eventually, run,
+};
+use serde_json::Value;
+
+/// What the first-load module and the app left on `window.rcPkceEarly`.
+const HAND_OFF: &str = r#"
+const h = window.rcPkceEarly || {};
+return { painted: h.painted || null, tookOver: !!h.appTookOver, requests: (h.requests || []).length, pending: "pending" in h };
+"#;
+
+fn app_modules_served(served: &[e2e::site::Served]) -> usize {
+    served
+        .iter()
+        .filter(|s| e2e::site::is_app_module(&s.path))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_works_and_the_name_shows_before_the_app_has_loaded() {
+    run("first_load_before_app", EnvOptions::default(), |env| {
+        Box::pin(async move {
+            let b = &env.browser;
+            env.site.hold_app();
+            b.goto(&env.app("/")).await;
+            b.wait_for("[data-testid=sign-in]").await;
+            let h = b.execute(HAND_OFF).await;
+            assert_eq!(h["painted"], "home", "{h}");
+            assert_eq!(h["tookOver"], false, "{h}");
+            assert_eq!(b.text("[data-testid=client-id]").await, "rc-pkce-demo");
+            b.click("[data-testid=sign-in]").await;
+            env.consent(USER, PASSWORD, "allow").await;
+
+            // Still without the app: the name and the extension's facts are on screen.
+            b.wait_for_text("[data-testid=user-name]", USER_NAME).await;
+            assert_eq!(
+                b.text("[data-testid=extension-number]").await,
+                USER_EXTENSION
+            );
+            let h = b.execute(HAND_OFF).await;
+            assert_eq!(h["painted"], "account", "{h}");
+            assert_eq!(h["tookOver"], false, "{h}");
+            // The pending record left storage when the code was sent; the app takes it over.
+            assert!(b.session_storage().await.get("rc-pkce.pending").is_none());
+            assert_eq!(h["pending"], true, "{h}");
+            assert_eq!(app_modules_served(&env.site.served()), 0);
+            assert_eq!(env.token_requests(None).await.len(), 1);
+            eventually("both account requests", Duration::from_secs(5), || async {
+                env.api_requests("").await.len() == 2
+            })
+            .await;
+            assert!(!b.exists("[data-testid=sign-out]").await);
+
+            // The app arrives and takes over with the answers the first-load module got.
+            env.site.release_app();
+            b.wait_for("[data-testid=sign-out]").await;
+            b.wait_for_text("[data-testid=company]", USER_COMPANY).await;
+            b.wait_for("[data-testid=calls] .call-row").await;
+            assert_eq!(b.text("[data-testid=user-name]").await, USER_NAME);
+            assert!(b.url().await.ends_with("/account"));
+            let tokens = env.token_requests(None).await;
+            assert_eq!(tokens.len(), 1, "the code is exchanged once: {tokens:?}");
+            assert_eq!(tokens[0]["status"], 200);
+            let api: Vec<Value> = env.api_requests("").await;
+            let count = |suffix: &str| {
+                api.iter()
+                    .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with(suffix)))
+                    .count()
+            };
+            assert_eq!(count("/extension/~"), 1, "{api:?}");
+            assert_eq!(count("/account/~"), 1, "{api:?}");
+            assert!(api.iter().all(|r| r["status"] == 200), "{api:?}");
+            let h = b.execute(HAND_OFF).await;
+            assert_eq!(h["tookOver"], true, "{h}");
+            assert_eq!(h["pending"], false, "{h}");
+            eventually(
+                "nothing left in the hand-off",
+                Duration::from_secs(5),
+                || async { b.execute(HAND_OFF).await["requests"] == 0 },
+            )
+            .await;
+            assert!(env.stored_session().await.is_some());
+            assert!(
+                env.console_errors().await.is_empty(),
+                "{:?}",
+                env.console_errors().await
+            );
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_after_the_code_was_sent_does_not_send_it_again() {
+    run("first_load_reload", EnvOptions::default(), |env| {
+        Box::pin(async move {
+            let b = &env.browser;
+            env.site.hold_app();
+            b.goto(&env.app("/")).await;
+            b.click("[data-testid=sign-in]").await;
+            env.consent(USER, PASSWORD, "allow").await;
+            b.wait_for_text("[data-testid=user-name]", USER_NAME).await;
+            assert_eq!(env.token_requests(None).await.len(), 1);
+            // The same URL again, code and state included, before the app has run.
+            b.execute("location.reload(); return true;").await;
+            env.site.release_app();
+            b.wait_for_text("main h1", "Sign-in did not complete").await;
+            assert_eq!(
+                env.token_requests(None).await.len(),
+                1,
+                "a reload must not send the code again"
+            );
+            assert!(env.stored_session().await.is_none());
+        })
+    })
+    .await;
+}
