@@ -21,7 +21,7 @@ pub mod first_load;
 pub mod present;
 pub mod ui;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use wasm_bindgen::JsCast;
@@ -63,13 +63,18 @@ pub fn mount() {
         return;
     }
     let done = Rc::new(Cell::new(false));
+    let observer = Rc::new(RefCell::new(None::<web_sys::MutationObserver>));
     let swap: Rc<dyn Fn(bool)> = {
-        let (done, shell, root) = (Rc::clone(&done), shell.clone(), root.clone());
+        let (done, observer) = (Rc::clone(&done), Rc::clone(&observer));
+        let (shell, root) = (shell.clone(), root.clone());
         Rc::new(move |force| {
             if done.get() || !(force || shows_enough(&root)) {
                 return;
             }
             done.set(true);
+            if let Some(o) = observer.borrow_mut().take() {
+                o.disconnect();
+            }
             take_over(&shell, &root);
         })
     };
@@ -77,13 +82,15 @@ pub fn mount() {
         let swap = Rc::clone(&swap);
         Closure::<dyn Fn()>::new(move || swap(false))
     };
-    if let Ok(observer) = web_sys::MutationObserver::new(on_change.as_ref().unchecked_ref()) {
+    if let Ok(o) = web_sys::MutationObserver::new(on_change.as_ref().unchecked_ref()) {
         let options = web_sys::MutationObserverInit::new();
         options.set_subtree(true);
         options.set_child_list(true);
         options.set_attributes(true);
-        let _ = observer.observe_with_options(&root, &options);
+        let _ = o.observe_with_options(&root, &options);
+        *observer.borrow_mut() = Some(o);
     }
+    // Called at most until the take-over (the observer is disconnected then); kept for the page.
     on_change.forget();
     let later = Rc::clone(&swap);
     let on_time = Closure::once_into_js(move || later(true));

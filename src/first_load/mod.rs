@@ -6,14 +6,16 @@
 //!
 //! They act only where nothing needs explaining; otherwise they leave the page to the app:
 //! - at `/`, signed out, with a clean configuration: it draws the home page and its sign-in button
-//!   starts the sign-in exactly as the app's does (the core's `authorize::start` and session
-//!   machine, the same records in the same storage);
+//!   starts the sign-in exactly as the app's does (the core's `authorize::start`, the same records
+//!   in the same storage);
 //! - at the redirect URI with a callback the core accepts: it sends the token POST the core asks
 //!   for and, with its answer, the extension and account GETs, and draws the account page with
 //!   the user's name (the account card waits for the app). It draws nothing before that: on a
-//!   fast network a frame drawn in between costs more time than it shows. The app
-//!   takes those answers from [`crate::early`] and runs its own checks on them; the module stores
-//!   nothing and changes no record, so the app's session machine stays the only authority.
+//!   fast network a frame drawn in between costs more time than it shows. The app takes those
+//!   answers from [`crate::early`] and runs its own checks on them. The module stores no session;
+//!   the one record it touches is the pending authorization, which it moves from storage to the
+//!   hand-off before it sends the code (single use, as in the app), so the app's session machine
+//!   stays the only authority.
 //!
 //! boot.js starts the app when they return: at `/` after the button works, at the redirect URI
 //! once the name is drawn (or the module gave up) or a short head start is over, and never before
@@ -99,7 +101,8 @@ fn sign_in(config: &AppConfig, button: &web_sys::HtmlButtonElement, problem: &we
         let record = Inspector::start(&started, now);
         let _ = WebStorage::session().set(keys::INSPECTOR, &encode_inspector(&record));
     }
-    // The session machine's answer to `SignInStarted` is exactly these two steps.
+    // The session machine's answer to `SignInStarted` is exactly these two steps (core test
+    // `sign_in_stores_pending_then_navigates`).
     let pending = encode_pending(&started.pending);
     if let Err(e) = WebStorage::session().set(keys::PENDING, &pending) {
         // Without the pending record the callback could only be refused: stay here.
@@ -117,8 +120,9 @@ fn sign_in(config: &AppConfig, button: &web_sys::HtmlButtonElement, problem: &we
     }
 }
 
-/// At the redirect URI: sends the token POST the core asks for and returns; the answer is read,
-/// and the account drawn, after that (see the module's documentation).
+/// At the redirect URI: sends the token POST the core asks for, then with its answer the account
+/// GETs, and draws the name; returns when that is done or after [`HEAD_START_MS`], whichever comes
+/// first (the rest then goes on alongside the app).
 pub async fn callback() {
     clock::mark("rc-pkce:first-load-started");
     let url = location::href();
@@ -143,12 +147,12 @@ pub async fn callback() {
     else {
         return;
     };
-    // Single use, as in the app: out of storage before the code is sent (a reload must not send
-    // it again), and over to the app, whose session takes it from the hand-off.
+    // Single use, as in the app: over to the app (whose session takes it from the hand-off) and
+    // out of storage before the code is sent, so a reload cannot send it again.
+    early::set_pending(&record);
     if store.remove(keys::PENDING).is_err() {
         return;
     }
-    early::set_pending(&record);
     let body = request.form_body();
     let sent = early::send_ahead(&Outgoing::Form {
         url: &config.token_endpoint,
