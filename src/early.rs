@@ -43,6 +43,16 @@ fn text(entry: &JsValue, field: &str) -> Option<String> {
     Reflect::get(entry, &field.into()).ok()?.as_string()
 }
 
+/// The position of the entry for a `method` request to `url` (and with this `credential`, if
+/// given).
+fn find(list: &Array, method: &str, url: &str, credential: Option<&str>) -> Option<usize> {
+    list.iter().position(|e| {
+        text(&e, "method").as_deref() == Some(method)
+            && text(&e, "url").as_deref() == Some(url)
+            && credential.is_none_or(|c| text(&e, "credential").as_deref() == Some(c))
+    })
+}
+
 /// A promise of a copy of `fetched`'s response, made in the first reaction to the fetch, before
 /// anyone can read the body.
 fn copy_of(fetched: &Promise) -> Result<Promise, JsValue> {
@@ -88,11 +98,12 @@ pub fn send_ahead(request: &Outgoing<'_>) -> Result<Promise, JsValue> {
 /// that aborts it. Taken once.
 pub fn take(request: &Outgoing<'_>) -> Option<(Promise, Option<web_sys::AbortController>)> {
     let list = requests()?;
-    let index = list.iter().position(|e| {
-        text(&e, "method").as_deref() == Some(request.method())
-            && text(&e, "url").as_deref() == Some(request.url())
-            && text(&e, "credential").as_deref() == Some(request.credential())
-    })?;
+    let index = find(
+        &list,
+        request.method(),
+        request.url(),
+        Some(request.credential()),
+    )?;
     let entry = list.get(index as u32);
     let kept: Array = list
         .iter()
@@ -113,11 +124,7 @@ pub fn take(request: &Outgoing<'_>) -> Option<(Promise, Option<web_sys::AbortCon
 
 /// Whether the app has taken the answer to the `method` request to `url` (or there is none).
 pub fn taken(method: &str, url: &str) -> bool {
-    requests().is_none_or(|list| {
-        !list.iter().any(|e| {
-            text(&e, "method").as_deref() == Some(method) && text(&e, "url").as_deref() == Some(url)
-        })
-    })
+    requests().is_none_or(|list| find(&list, method, url, None).is_none())
 }
 
 /// Hands the pending authorization record (as stored) to the app. The first-load module takes it

@@ -6,8 +6,9 @@
 //! - [`driver`] runs the core's state machine with those adapters and exposes signals.
 //! - [`api`] and [`present`] are pure: REST types and paths, and what the pages say.
 //! - [`ui`] holds the Leptos components, which render signals and dispatch actions.
-//! - [`first_load`] is the small module that runs before the app (its own wasm file, without
-//!   Leptos), and [`early`] hands its requests' answers to the app.
+//! - [`first_load`] holds the small modules that run before the app on `/` and at the redirect
+//!   URI (wasm files of their own, without Leptos), and [`early`] hands their requests' answers
+//!   to the app.
 
 // `ApiError` carries the user-facing explanation of a failure (a few strings); failures are rare
 // and boxing them would only add noise at every `?`.

@@ -112,13 +112,6 @@ pub struct Home {
 /// The signed-out home page for `config`.
 pub fn home(config: &AppConfig) -> Built<Home> {
     let server = copy::server(config.preset().map(|p| p.label()), &config.server);
-    let fact = |label: &str, value: Node, testid: Option<&str>| -> Built<[Node; 2]> {
-        let attrs: Vec<(&str, &str)> = testid.map(|t| ("data-testid", t)).into_iter().collect();
-        Ok([
-            node(with_text("dt", &[], label)?),
-            node(el("dd", &attrs, vec![value])?),
-        ])
-    };
     let code = |s: &str| -> Built<Node> { Ok(node(with_text("code", &[], s)?)) };
     let mut facts = Vec::new();
     facts.extend(fact("Server", text(&server)?, Some("server"))?);
@@ -185,15 +178,19 @@ pub fn problem(title: &str, hint: Option<&str>) -> Built<Element> {
     )
 }
 
+/// One entry of a fact list: `<dt>label</dt><dd data-testid=…>value</dd>`.
+fn fact(label: &str, value: Node, testid: Option<&str>) -> Built<[Node; 2]> {
+    let attrs: Vec<(&str, &str)> = testid.map(|t| ("data-testid", t)).into_iter().collect();
+    Ok([
+        node(with_text("dt", &[], label)?),
+        node(el("dd", &attrs, vec![value])?),
+    ])
+}
+
 fn facts(rows: [copy::Row; 5]) -> Built<Element> {
     let mut children = Vec::new();
     for (label, value, testid) in rows {
-        children.push(node(with_text("dt", &[], label)?));
-        children.push(node(with_text(
-            "dd",
-            &[("data-testid", testid)],
-            &copy::shown(value),
-        )?));
+        children.extend(fact(label, text(&copy::shown(value))?, Some(testid))?);
     }
     el("dl", &[("class", "facts")], children)
 }

@@ -222,11 +222,17 @@ fn files_under(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Resu
     Ok(())
 }
 
-/// The value of `data-base="..."` on the boot script trunk wrote into index.html.
+/// The value of the first `name="..."` attribute in `html`.
+pub fn html_attribute<'a>(html: &'a str, name: &str) -> Option<&'a str> {
+    let opening = format!("{name}=\"");
+    let start = html.find(&opening)? + opening.len();
+    let len = html[start..].find('"')?;
+    Some(&html[start..start + len])
+}
+
+/// The value of `data-base="..."` on the element trunk wrote into index.html for the boot script.
 fn built_base(index_html: &str) -> Option<&str> {
-    let start = index_html.find("data-base=\"")? + "data-base=\"".len();
-    let len = index_html[start..].find('"')?;
-    Some(&index_html[start..start + len])
+    html_attribute(index_html, "data-base")
 }
 
 impl Site {

@@ -68,15 +68,8 @@ pub fn hash_modules(dir: &Path) -> Result<Vec<(String, String)>, String> {
 /// `index` with preload links for the home module before `</head>`, at the URL its `data-home`
 /// attribute names.
 fn with_home_preload(index: &str) -> Result<String, String> {
-    let start = index
-        .find("data-home=\"")
-        .map(|i| i + "data-home=\"".len())
+    let home = crate::deploy::html_attribute(index, "data-home")
         .ok_or("index.html has no data-home attribute; check pattern_script in Trunk.toml")?;
-    let end = index[start..]
-        .find('"')
-        .map(|i| start + i)
-        .ok_or("index.html's data-home attribute is not closed")?;
-    let home = &index[start..end];
     let links = format!(
         "<link rel=\"modulepreload\" href=\"{home}.js\"><link rel=\"preload\" href=\"{home}_bg.wasm\" as=\"fetch\" type=\"application/wasm\" crossorigin>"
     );
