@@ -11,7 +11,8 @@
 // their files hashed names (data-home, data-callback) so they are cached like the app's.
 const tag = document.querySelector("script[data-js]");
 const base = new URL(tag.dataset.base, location.origin).pathname;
-const firstLoad = { [base]: tag.dataset.home, [`${base}oauth2callback`]: tag.dataset.callback }[location.pathname];
+const callbackPath = `${base}oauth2callback`;
+const firstLoad = { [base]: tag.dataset.home, [callbackPath]: tag.dataset.callback }[location.pathname];
 // Its .wasm downloads while its JS module loads.
 const firstLoadWasm = firstLoad && fetch(`${firstLoad}_bg.wasm`);
 firstLoadWasm?.catch(() => {});
@@ -38,6 +39,18 @@ function fail(message) {
   root.replaceChildren(p);
 }
 
+// The way back from the sign-in page lands on the redirect URI, whose first-load module no other
+// page loads: without this, that page would download it before it could send the code, while the
+// app itself is already cached. Its names are hashed and cached for a year, so this is one download
+// per release, fetched at low priority once the app runs (never before the sign-in button works).
+function cacheCallbackModule() {
+  for (const url of [`${tag.dataset.callback}.js`, `${tag.dataset.callback}_bg.wasm`]) {
+    fetch(url, { priority: "low", credentials: "same-origin" })
+      .then((r) => r.arrayBuffer())
+      .catch(() => {});
+  }
+}
+
 async function start(js, wasm) {
   const module = await import(js);
   await module.default({ module_or_path: wasm });
@@ -56,6 +69,10 @@ if (typeof WebAssembly !== "object") {
   }
   try {
     await start(tag.dataset.js, tag.dataset.wasm);
+    if (location.pathname !== callbackPath) {
+      if ("requestIdleCallback" in window) requestIdleCallback(cacheCallbackModule);
+      else setTimeout(cacheCallbackModule, 0);
+    }
   } catch (err) {
     fail(
       `The app could not start (${err && err.message ? err.message : err}). Reload the page. ` +

@@ -123,3 +123,67 @@ async fn a_reload_after_the_code_was_sent_does_not_send_it_again() {
     })
     .await;
 }
+
+fn callback_module_files(served: &[e2e::site::Served]) -> Vec<String> {
+    served
+        .iter()
+        .filter(|s| s.path.contains("/rc-pkce-callback-"))
+        .map(|s| format!("{} {}", s.status, s.path))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redirect_uris_module_is_cached_before_the_sign_in_leaves() {
+    run("first_load_callback_cached", EnvOptions::default(), |env| {
+        Box::pin(async move {
+            let b = &env.browser;
+            b.goto(&env.app("/")).await;
+            b.wait_for("[data-testid=sign-in]").await;
+            // Not part of the first load: the home page does not ask for it before the app runs.
+            eventually(
+                "the app has taken over",
+                Duration::from_secs(10),
+                || async { b.execute(HAND_OFF).await["tookOver"] == true },
+            )
+            .await;
+            eventually(
+                "the callback module fetched ahead",
+                Duration::from_secs(10),
+                || async {
+                    let files = callback_module_files(&env.site.served());
+                    files
+                        .iter()
+                        .any(|f| f.starts_with("200 ") && f.ends_with(".js"))
+                        && files
+                            .iter()
+                            .any(|f| f.starts_with("200 ") && f.ends_with("_bg.wasm"))
+                },
+            )
+            .await;
+            env.site.clear_log();
+            b.click("[data-testid=sign-in]").await;
+            env.consent(USER, PASSWORD, "allow").await;
+            b.wait_for_text("[data-testid=user-name]", USER_NAME).await;
+            b.wait_for("[data-testid=sign-out]").await;
+            let served = env.site.served();
+            assert!(
+                served
+                    .iter()
+                    .any(|s| s.path.ends_with("/oauth2callback") && s.query.is_some()),
+                "the callback page was served: {served:?}"
+            );
+            // The redirect URI's module came from the HTTP cache: not even a revalidation.
+            assert_eq!(callback_module_files(&served), Vec::<String>::new());
+            // It ran there: it sent the code (once; the app took the answer from the hand-off).
+            let sent = b
+                .execute(
+                    r#"return performance.getEntriesByName("rc-pkce:token-post-sent").length;"#,
+                )
+                .await;
+            assert_eq!(sent, 1);
+            assert_eq!(env.token_requests(None).await.len(), 1);
+            assert!(env.stored_session().await.is_some());
+        })
+    })
+    .await;
+}
