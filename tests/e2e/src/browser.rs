@@ -41,11 +41,19 @@ fn chromium_path() -> PathBuf {
     PathBuf::from("chromium")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// Reads chromedriver's standard output up to the line naming the port it listens on, then keeps
+/// draining it so that chromedriver never blocks on a full pipe.
+async fn listening_port(stdout: tokio::process::ChildStdout) -> Option<u16> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(line) = lines.next_line().await.ok()? {
+        if let Some(rest) = line.split("started successfully on port ").nth(1) {
+            let port = rest.trim_end_matches('.').trim().parse().ok()?;
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return Some(port);
+        }
+    }
+    None
 }
 
 /// chromedriver's log endpoint (not in the W3C standard, but the only way to read console errors
@@ -88,16 +96,27 @@ fn xpath_literal(text: &str) -> String {
 impl Browser {
     /// Starts chromedriver and a new headless Chromium with an empty profile.
     pub async fn launch() -> Self {
-        let port = free_port();
+        // chromedriver picks a free port itself: a port picked here and released could be taken
+        // by another test's server before chromedriver binds it, and the session request would
+        // then go to that server.
         let mut driver = Command::new(chromedriver_path())
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("could not start chromedriver ({e}); run `cargo xtask setup --browser`")
             });
+        let stdout = driver.stdout.take().expect("chromedriver's piped stdout");
+        let port = match tokio::time::timeout(Duration::from_secs(20), listening_port(stdout)).await
+        {
+            Ok(Some(port)) => port,
+            _ => {
+                let _ = driver.kill().await;
+                panic!("chromedriver did not say which port it listens on within 20 s");
+            }
+        };
         let profile =
             std::env::temp_dir().join(format!("rc-pkce-e2e-{port}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&profile);
