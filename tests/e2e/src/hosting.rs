@@ -22,12 +22,11 @@ use crate::env::{PASSWORD, USER, USER_NAME};
 /// Debian's nginx, installed by `cargo xtask setup --browser`.
 pub const NGINX: &str = "/usr/sbin/nginx";
 
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// A loopback port held by this listener until nginx is about to bind it (see [`Nginx::start`]):
+/// a port only looked up and released could meanwhile go to another test's server, which would
+/// then answer this test's requests.
+pub fn reserve_port() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port")
 }
 
 /// Copies the files and folders under `from` into `to` (created).
@@ -172,9 +171,14 @@ impl Nginx {
         ]
     }
 
-    /// Checks the configuration with `nginx -t`, then starts nginx and waits until `addr` accepts
-    /// connections.
-    pub fn start(dir: &Path, server_block: &Path, addr: SocketAddr) -> Self {
+    /// Checks the configuration with `nginx -t`, then releases `reserved` (the listener holding
+    /// `addr`), starts nginx and waits until `addr` accepts connections.
+    pub fn start(
+        dir: &Path,
+        server_block: &Path,
+        addr: SocketAddr,
+        reserved: std::net::TcpListener,
+    ) -> Self {
         assert!(
             Path::new(NGINX).exists(),
             "{NGINX} is missing: run `cargo xtask setup --browser`"
@@ -186,6 +190,7 @@ impl Nginx {
         assert!(ok, "nginx -t refused the configuration:\n{text}");
         let log = dir.join("nginx.stderr");
         let stderr = std::fs::File::create(&log).expect("nginx log file");
+        drop(reserved);
         let mut child = Command::new(NGINX)
             .args(Self::args(dir, &conf))
             .stdin(Stdio::null())
@@ -269,7 +274,8 @@ impl Hosted {
         })
         .await
         .expect("bundle build task");
-        let port = free_port();
+        let reserved = reserve_port();
+        let port = reserved.local_addr().expect("reserved port").port();
         let origin = format!("http://127.0.0.1:{port}");
         let dir = std::env::temp_dir().join(format!(
             "rc-pkce-nginx-{name}-{}-{port}",
@@ -330,7 +336,7 @@ impl Hosted {
         copy_dir(&build, &dist);
 
         let addr: SocketAddr = listen.parse().expect("listen address");
-        let nginx = Nginx::start(&dir, &server_block, addr);
+        let nginx = Nginx::start(&dir, &server_block, addr, reserved);
         Self {
             origin,
             base,
