@@ -133,15 +133,11 @@ impl Driver {
         // A load at the redirect URI is handled here, before any rendering, so the token request
         // does not wait for the UI. A replayed URL without parameters while signed in is ignored.
         let url = location::href();
-        let mut handles_callback = false;
-        if location::is_callback(&url) {
-            let signed_in = driver.session.borrow().is_signed_in();
-            if carries_response_parameters(&url) || !signed_in {
-                handles_callback = true;
-                driver.handle_callback(url);
-            }
-        }
-        if !handles_callback {
+        let handles_callback = location::is_callback(&url)
+            && (carries_response_parameters(&url) || !driver.session.borrow().is_signed_in());
+        if handles_callback {
+            driver.handle_callback(url);
+        } else {
             crate::early::discard_rest();
         }
         let weak = Rc::downgrade(&driver);

@@ -39,6 +39,13 @@ fn requests() -> Option<Array> {
         .ok()
 }
 
+/// Sets `field` of the hand-off object.
+fn set(field: &str, value: &JsValue) {
+    if let Some(o) = hand_off() {
+        let _ = Reflect::set(&o, &field.into(), value);
+    }
+}
+
 fn text(entry: &JsValue, field: &str) -> Option<String> {
     Reflect::get(entry, &field.into()).ok()?.as_string()
 }
@@ -131,9 +138,7 @@ pub fn taken(method: &str, url: &str) -> bool {
 /// out of storage before it sends the code, so that a reload of the page cannot send the code
 /// again; the app takes it from here instead.
 pub fn set_pending(record: &str) {
-    if let Some(o) = hand_off() {
-        let _ = Reflect::set(&o, &"pending".into(), &JsValue::from_str(record));
-    }
+    set("pending", &JsValue::from_str(record));
 }
 
 /// The pending authorization record a first-load module took out of storage. Taken once.
@@ -155,17 +160,12 @@ pub fn discard_rest() {
 /// send (started with `spawn_local`, so they look for their answer on their first poll, in a
 /// microtask) take theirs first.
 pub fn discard_rest_soon() {
-    let later = Closure::once_into_js(discard_rest);
-    if let Some(w) = web_sys::window() {
-        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(later.unchecked_ref(), 0);
-    }
+    let _ = crate::browser::timer::set_timeout(0, discard_rest);
 }
 
 /// Records that the app has put its own page in place: first-load modules draw nothing after.
 pub fn set_app_took_over() {
-    if let Some(o) = hand_off() {
-        let _ = Reflect::set(&o, &"appTookOver".into(), &JsValue::TRUE);
-    }
+    set("appTookOver", &JsValue::TRUE);
 }
 
 /// Whether the app has put its own page in place.
@@ -177,9 +177,7 @@ pub fn app_took_over() -> bool {
 
 /// Records which page a first-load module has drawn (`"home"` or `"account"`).
 pub fn set_painted(page: &str) {
-    if let Some(o) = hand_off() {
-        let _ = Reflect::set(&o, &"painted".into(), &JsValue::from_str(page));
-    }
+    set("painted", &JsValue::from_str(page));
 }
 
 /// The page a first-load module has drawn, if any.

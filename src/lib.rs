@@ -33,7 +33,7 @@ use wasm_bindgen::prelude::*;
 const NOT_YET_DRAWN: &str = r#".page.callback .loading, .page.account section[aria-labelledby="ext-heading"][aria-busy="true"]"#;
 
 /// The longest the first-load module's page stays up once the app runs, whatever the app shows.
-const TAKE_OVER_MS: i32 = 3_000;
+const TAKE_OVER_MS: u64 = 3_000;
 
 /// Starts the app in place of the static shell of `index.html`, or of the page the first-load
 /// module drew.
@@ -94,13 +94,7 @@ pub fn mount() {
     // Called at most until the take-over (the observer is disconnected then); kept for the page.
     on_change.forget();
     let later = Rc::clone(&swap);
-    let on_time = Closure::once_into_js(move || later(true));
-    if let Some(w) = web_sys::window() {
-        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
-            on_time.unchecked_ref(),
-            TAKE_OVER_MS,
-        );
-    }
+    let _ = browser::timer::set_timeout(TAKE_OVER_MS, move || later(true));
     swap(false);
 }
 

@@ -21,7 +21,7 @@ use web_sys::{ReferrerPolicy, RequestCache, RequestCredentials, RequestInit, Req
 use super::storage::js_error_text;
 
 /// Longest a request may take before it counts as a network failure.
-pub const TIMEOUT_MS: i32 = 30_000;
+pub const TIMEOUT_MS: u64 = 30_000;
 /// Response bodies larger than this are refused (the core's parsers have their own, lower limits).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
@@ -50,19 +50,25 @@ pub enum Outgoing<'a> {
     Bearer { url: &'a str, token: &'a str },
     /// A same-origin file (config.json) that must not come from a cache.
     Fresh { url: &'a str },
+    /// An opaque `no-cors` GET that only tells whether the server answers at all (see
+    /// [`classify_failure`]).
+    Probe { url: &'a str },
 }
 
 impl Outgoing<'_> {
     pub fn url(&self) -> &str {
         match self {
-            Self::Form { url, .. } | Self::Bearer { url, .. } | Self::Fresh { url } => url,
+            Self::Form { url, .. }
+            | Self::Bearer { url, .. }
+            | Self::Fresh { url }
+            | Self::Probe { url } => url,
         }
     }
 
     pub fn method(&self) -> &'static str {
         match self {
             Self::Form { .. } => "POST",
-            Self::Bearer { .. } | Self::Fresh { .. } => "GET",
+            Self::Bearer { .. } | Self::Fresh { .. } | Self::Probe { .. } => "GET",
         }
     }
 
@@ -70,7 +76,7 @@ impl Outgoing<'_> {
         match self {
             Self::Form { body, .. } => body,
             Self::Bearer { token, .. } => token,
-            Self::Fresh { .. } => "",
+            Self::Fresh { .. } | Self::Probe { .. } => "",
         }
     }
 
@@ -109,6 +115,11 @@ impl Outgoing<'_> {
             Self::Fresh { .. } => {
                 init.set_credentials(RequestCredentials::SameOrigin);
                 init.set_cache(RequestCache::NoCache);
+            }
+            Self::Probe { .. } => {
+                init.set_mode(RequestMode::NoCors);
+                init.set_credentials(RequestCredentials::Omit);
+                init.set_cache(RequestCache::NoStore);
             }
         }
         init.set_headers(&headers);
@@ -233,19 +244,8 @@ fn error_text(e: &JsValue) -> String {
 /// After a failed fetch: an opaque `no-cors` request succeeds when the server is reachable, which
 /// means the real request was refused by CORS, not lost on the network.
 async fn classify_failure(url: &str, origin: &str, detail: String) -> ApiError {
-    let probe = (|| {
-        let init = RequestInit::new();
-        init.set_method("GET");
-        init.set_mode(RequestMode::NoCors);
-        init.set_credentials(RequestCredentials::Omit);
-        init.set_cache(RequestCache::NoStore);
-        init.set_referrer_policy(ReferrerPolicy::NoReferrer);
-        let request = web_sys::Request::new_with_str_and_init(url, &init)?;
-        let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
-        Ok::<_, JsValue>(window.fetch_with_request(&request))
-    })();
-    let reached = match probe {
-        Ok(p) => JsFuture::from(p).await.is_ok(),
+    let reached = match start_fetch(&Outgoing::Probe { url }) {
+        Ok((probe, _)) => JsFuture::from(probe).await.is_ok(),
         Err(_) => false,
     };
     if reached {
@@ -255,12 +255,9 @@ async fn classify_failure(url: &str, origin: &str, detail: String) -> ApiError {
     }
 }
 
-fn abort_after(controller: &web_sys::AbortController, ms: i32) -> Option<i32> {
+fn abort_after(controller: &web_sys::AbortController, ms: u64) -> Option<i32> {
     let controller = controller.clone();
-    let cb = Closure::once_into_js(move || controller.abort());
-    web_sys::window()?
-        .set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), ms)
-        .ok()
+    super::timer::set_timeout(ms, move || controller.abort())
 }
 
 fn clear_timeout(handle: i32) {

@@ -175,16 +175,15 @@ pub async fn callback() {
 }
 
 /// How long the app waits at most for the first-load module at the redirect URI.
-const HEAD_START_MS: i32 = 250;
+const HEAD_START_MS: u64 = 250;
 
 /// Resolves after `ms` milliseconds.
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
-        }
+async fn sleep(ms: u64) {
+    let (done, elapsed) = futures_channel::oneshot::channel::<()>();
+    let _ = crate::browser::timer::set_timeout(ms, move || {
+        let _ = done.send(());
     });
-    let _ = JsFuture::from(promise).await;
+    let _ = elapsed.await;
 }
 
 /// Reads the token answer and, if the app has not taken it yet, GETs the extension and account;

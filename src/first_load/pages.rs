@@ -136,15 +136,11 @@ pub fn home(config: &AppConfig) -> Built<Home> {
             node(with_text("h1", &[], copy::HOME_TITLE)?),
             node(with_text("p", &[("class", "lead")], copy::HOME_LEAD)?),
             node(problem.clone()),
-            node(el(
-                "section",
-                &[("class", "card"), ("aria-labelledby", "target-heading")],
+            node(card(
+                "target-heading",
+                "Signing in to",
+                None,
                 vec![
-                    node(with_text(
-                        "h2",
-                        &[("id", "target-heading")],
-                        "Signing in to",
-                    )?),
                     node(el("dl", &[("class", "facts")], facts)?),
                     node(el(
                         "div",
@@ -178,6 +174,18 @@ pub fn problem(title: &str, hint: Option<&str>) -> Built<Element> {
     )
 }
 
+/// `<section class=card>` labelled by its `<h2 id=heading_id>`, then `body`; `busy` is its
+/// `aria-busy`, when the app's card has one.
+fn card(heading_id: &str, heading: &str, busy: Option<bool>, body: Vec<Node>) -> Built<Element> {
+    let mut attrs = vec![("class", "card"), ("aria-labelledby", heading_id)];
+    if let Some(b) = busy {
+        attrs.push(("aria-busy", if b { "true" } else { "false" }));
+    }
+    let mut children = vec![node(with_text("h2", &[("id", heading_id)], heading)?)];
+    children.extend(body);
+    el("section", &attrs, children)
+}
+
 /// One entry of a fact list: `<dt>label</dt><dd data-testid=…>value</dd>`.
 fn fact(label: &str, value: Node, testid: Option<&str>) -> Built<[Node; 2]> {
     let attrs: Vec<(&str, &str)> = testid.map(|t| ("data-testid", t)).into_iter().collect();
@@ -197,31 +205,21 @@ fn facts(rows: [copy::Row; 5]) -> Built<Element> {
 
 /// The account page with the "You" card filled in and the account card loading.
 pub fn account(ext: &Extension) -> Built<Element> {
-    let account_card = el(
-        "section",
-        &[
-            ("class", "card"),
-            ("aria-labelledby", "acct-heading"),
-            ("aria-busy", "true"),
-        ],
-        vec![
-            node(with_text("h2", &[("id", "acct-heading")], "Your account")?),
-            node(with_text(
-                "p",
-                &[("class", "loading"), ("role", "status")],
-                copy::LOADING_ACCOUNT,
-            )?),
-        ],
+    let account_card = card(
+        "acct-heading",
+        "Your account",
+        Some(true),
+        vec![node(with_text(
+            "p",
+            &[("class", "loading"), ("role", "status")],
+            copy::LOADING_ACCOUNT,
+        )?)],
     )?;
-    let you = el(
-        "section",
-        &[
-            ("class", "card"),
-            ("aria-labelledby", "ext-heading"),
-            ("aria-busy", "false"),
-        ],
+    let you = card(
+        "ext-heading",
+        "You",
+        Some(false),
         vec![
-            node(with_text("h2", &[("id", "ext-heading")], "You")?),
             node(with_text(
                 "p",
                 &[("class", "big-name"), ("data-testid", "user-name")],

@@ -49,8 +49,13 @@ pub fn is_app_module(path: &str) -> bool {
             .strip_suffix("_bg.wasm")
             .or_else(|| rest.strip_suffix(".js"))
             .unwrap_or("");
-        hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit())
+        is_hash(hash)
     })
+}
+
+/// The 16 hex digits trunk (and `xtask hash-first-load`) put in a file name.
+fn is_hash(s: &str) -> bool {
+    s.len() == 16 && s.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 pub struct Site {
@@ -151,8 +156,7 @@ pub fn is_hashed(path: &str) -> bool {
         .next()
         .unwrap_or("");
     let stem = stem.trim_end_matches("_bg");
-    stem.rsplit_once('-')
-        .is_some_and(|(_, h)| h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit()))
+    stem.rsplit_once('-').is_some_and(|(_, h)| is_hash(h))
 }
 
 /// A strong validator for `body`.
