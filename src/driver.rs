@@ -338,7 +338,7 @@ impl Driver {
             phase: session.phase(),
             facts: session.current().map(SessionFacts::from),
             notice: session.notice().cloned(),
-            problem: session.problem().cloned(),
+            problem: session.problem(),
             retry_at: session.retry_at(),
             refresh_due_at: session.refresh_due_at(),
             tabs_sharing,

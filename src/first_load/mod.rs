@@ -33,7 +33,7 @@ use rc_pkce_core::callback::carries_response_parameters;
 use rc_pkce_core::config::{AppConfig, TokenStorage};
 use rc_pkce_core::inspector::Inspector;
 use rc_pkce_core::record::{decode_pending, encode_inspector, encode_pending};
-use rc_pkce_core::session::exchange_request;
+use rc_pkce_core::session::{CallbackVerdict, accept_callback};
 use rc_pkce_core::token::parse_token_response;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsCast;
@@ -143,10 +143,11 @@ pub async fn callback() {
         return;
     };
     // No token request means the core refuses the callback: the app says why.
-    let Some(request) = exchange_request(&url, &pending, config.issuer.as_deref(), clock::now())
-    else {
-        return;
-    };
+    let request =
+        match accept_callback(&url, Some(&pending), config.issuer.as_deref(), clock::now()) {
+            CallbackVerdict::Exchange(exchange) => exchange.request(),
+            CallbackVerdict::Denied(_) | CallbackVerdict::Rejected(_) => return,
+        };
     // Single use, as in the app: over to the app (whose session takes it from the hand-off) and
     // out of storage before the code is sent, so a reload cannot send it again.
     early::set_pending(&record);

@@ -1,0 +1,85 @@
+//! The one decision about a callback: what a tab holding `pending` does with the URL it was sent
+//! back to. The session machine and the first-load module both ask [`accept_callback`], so the
+//! token request the first-load module sends early is the one the session would send.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::authorize::PendingAuthorization;
+use crate::callback::{CallbackOutcome, CallbackRejection, parse_callback};
+use crate::error::{ApiError, from_authorize_redirect};
+use crate::pkce::{CodeVerifier, sha256};
+use crate::secret::AuthorizationCode;
+use crate::time::Timestamp;
+use crate::token::TokenRequest;
+
+/// What to do with a callback.
+pub enum CallbackVerdict {
+    /// Exchange the code: everything the token request needs.
+    Exchange(Exchange),
+    /// The authorization server sent an error back (e.g. the user chose Deny).
+    Denied(ApiError),
+    /// Refused before any request: forged, stale, replayed or malformed.
+    Rejected(CallbackRejection),
+}
+
+/// The code and verifier of an exchange, kept for a retry after a transient failure and zeroized
+/// when dropped.
+pub struct Exchange {
+    code: AuthorizationCode,
+    verifier: CodeVerifier,
+    redirect_uri: String,
+    client_id: String,
+    grant_id: String,
+}
+
+impl Exchange {
+    /// The token request for this exchange (the same one on every attempt).
+    pub fn request(&self) -> TokenRequest {
+        TokenRequest::AuthorizationCode {
+            code: AuthorizationCode::new(self.code.expose()),
+            redirect_uri: self.redirect_uri.clone(),
+            verifier: self.verifier.duplicate(),
+            client_id: self.client_id.clone(),
+        }
+    }
+
+    /// The grant the exchange leads to (see [`grant_id_for`]).
+    pub fn grant_id(&self) -> &str {
+        &self.grant_id
+    }
+}
+
+/// Checks `url` against this tab's pending record (state in constant time, age, issuer) and says
+/// what to do with it.
+pub fn accept_callback(
+    url: &str,
+    pending: Option<&PendingAuthorization>,
+    expected_issuer: Option<&str>,
+    now: Timestamp,
+) -> CallbackVerdict {
+    match parse_callback(url, pending, expected_issuer, now) {
+        Err(rejection) => CallbackVerdict::Rejected(rejection),
+        Ok(CallbackOutcome::Error {
+            error, description, ..
+        }) => CallbackVerdict::Denied(from_authorize_redirect(&error, description.as_deref())),
+        Ok(CallbackOutcome::Code { code, .. }) => match pending {
+            Some(p) => CallbackVerdict::Exchange(Exchange {
+                code,
+                verifier: p.verifier.duplicate(),
+                redirect_uri: p.redirect_uri.clone(),
+                client_id: p.client_id.clone(),
+                grant_id: grant_id_for(p),
+            }),
+            // parse_callback accepts no code without a record; this keeps it so if that changes.
+            None => CallbackVerdict::Rejected(CallbackRejection::NoPendingAuthorization),
+        },
+    }
+}
+
+/// A stable, non-secret name for the grant a pending authorization leads to: a hash of its `state`
+/// (which stays secret: the hash cannot be reversed).
+pub fn grant_id_for(pending: &PendingAuthorization) -> String {
+    let digest = sha256(format!("rc-pkce grant {}", pending.state.expose()).as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..12])
+}

@@ -1,0 +1,174 @@
+//! What goes into the session machine ([`Event`]), what comes out ([`Effect`]), and the values both
+//! carry: the stored session, the messages between tabs, and the notices the user reads.
+
+use serde::{Deserialize, Serialize};
+
+use crate::authorize::PendingAuthorization;
+use crate::callback::CallbackRejection;
+use crate::error::ApiError;
+use crate::inspector::Step;
+use crate::time::Timestamp;
+use crate::token::{FormBody, TokenSet};
+
+/// Identifies one API call in flight so a 401 can be answered with "retry" or "give up".
+pub type CallId = u64;
+
+/// The outcome of a sign-out's revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeStatus {
+    /// The revoke request is on its way.
+    Pending,
+    /// The server confirmed it: the tokens are dead everywhere.
+    Confirmed,
+    /// The server could not be told (offline, error): the tokens were only forgotten here.
+    LocalOnly(ApiError),
+}
+
+/// A message for the user about why the session is what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    SignedOut(RevokeStatus),
+    /// The server refused a refresh for good (e.g. `invalid_grant`): the session is over.
+    SessionEnded(ApiError),
+    /// The refresh token's lifetime ran out.
+    SessionExpired,
+    /// The access token expired and the app registration issues no refresh tokens.
+    NoRefreshToken,
+    /// Another tab of the same session signed out.
+    SignedOutInAnotherTab,
+    /// The callback was refused before any token request.
+    CallbackRejected(CallbackRejection),
+    /// The authorization server redirected back with an error (e.g. the user chose Deny).
+    AuthorizationDenied(ApiError),
+    /// The code exchange failed.
+    ExchangeFailed(ApiError),
+    /// A replayed or stale callback arrived while signed in: nothing was sent.
+    AlreadySignedIn,
+    /// A stored record could not be used and was deleted.
+    StoredRecordDiscarded(String),
+}
+
+/// What is kept in storage (and passed between tabs) for a signed-in session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    /// Names the grant (one sign-in) across tabs that share it.
+    pub grant_id: String,
+    /// Increases with every refresh, so tabs can tell newer tokens from older ones.
+    pub generation: u64,
+    pub tokens: TokenSet,
+}
+
+/// Messages between tabs that share a grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Broadcast {
+    Tokens(StoredSession),
+    SignedOut { grant_id: String },
+}
+
+/// Inputs to the machine.
+#[derive(Debug)]
+pub enum Event {
+    /// App start: what storage held (already decoded), or why it was discarded.
+    Restored {
+        stored: Option<StoredSession>,
+        discarded: Option<String>,
+    },
+    /// The user started a sign-in; `pending` and `url` come from [`crate::authorize::start`].
+    SignInStarted {
+        pending: PendingAuthorization,
+        url: String,
+    },
+    /// The page was loaded at the redirect URI. `pending` is this tab's record (taken from storage).
+    CallbackReceived {
+        url: String,
+        pending: Option<PendingAuthorization>,
+        expected_issuer: Option<String>,
+    },
+    /// The token endpoint answered request `id`.
+    TokenResponse {
+        id: u64,
+        result: Result<TokenSet, ApiError>,
+    },
+    /// A timer fired (or the tab became visible again).
+    Tick,
+    /// The browser showed this page again from its back/forward cache (e.g. Back from the
+    /// authorize page): the page resumes in the state it was left in instead of loading anew.
+    PageRestored,
+    /// The user pressed "Refresh now".
+    RefreshRequested,
+    /// The lock asked for with [`Effect::AcquireRefreshLock`] is held (or locks are unavailable).
+    RefreshLockGranted,
+    /// API call `call`, made with the tokens of `generation`, got a 401. `retried` says it was
+    /// already the retry.
+    ApiUnauthorized {
+        call: CallId,
+        generation: u64,
+        retried: bool,
+        error: ApiError,
+    },
+    SignOutRequested,
+    RevokeFinished {
+        result: Result<(), ApiError>,
+    },
+    /// Another tab published something for a grant.
+    FromOtherTab(Broadcast),
+}
+
+/// Outputs: what the browser layer must do, in order.
+#[derive(Debug)]
+pub enum Effect {
+    StorePending(PendingAuthorization),
+    ClearPending,
+    Navigate(String),
+    /// POST `body` to the token endpoint and answer with [`Event::TokenResponse`] carrying `id`.
+    PostToken {
+        id: u64,
+        body: FormBody,
+    },
+    /// POST `body` to the revoke endpoint and answer with [`Event::RevokeFinished`].
+    PostRevoke {
+        body: FormBody,
+    },
+    /// Take the grant's cross-tab lock, then answer with [`Event::RefreshLockGranted`].
+    AcquireRefreshLock {
+        grant_id: String,
+    },
+    ReleaseRefreshLock,
+    StoreSession(StoredSession),
+    ClearSession,
+    Publish(Broadcast),
+    /// Deliver [`Event::Tick`] at this instant (replaces any earlier wake-up).
+    WakeAt(Timestamp),
+    /// Cancel the pending wake-up.
+    CancelWake,
+    RetryCall(CallId),
+    FailCall(CallId, ApiError),
+    /// A step for the PKCE inspector.
+    Record(Step),
+    /// Sign-in finished: show the account.
+    ShowAccount,
+}
+
+/// The non-secret facts about a stored session the app may show (session panel).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionFacts {
+    pub scope: Option<String>,
+    pub owner_id: Option<String>,
+    pub expires_at: Option<Timestamp>,
+    pub refresh_expires_at: Option<Timestamp>,
+    pub has_refresh_token: bool,
+    pub generation: u64,
+}
+
+impl From<&StoredSession> for SessionFacts {
+    fn from(s: &StoredSession) -> Self {
+        Self {
+            scope: s.tokens.scope.clone(),
+            owner_id: s.tokens.owner_id.clone(),
+            expires_at: s.tokens.expires_at,
+            refresh_expires_at: s.tokens.refresh_expires_at,
+            has_refresh_token: s.tokens.refresh_token.is_some(),
+            generation: s.generation,
+        }
+    }
+}

@@ -1,0 +1,695 @@
+//! The session state machine: SignedOut → Authorizing → Exchanging → SignedIn ⇄ Refreshing → SignedOut.
+//!
+//! It is sans-I/O. The browser layer feeds it [`Event`]s (a callback URL, a token response, a timer
+//! tick, a 401 from the API, a message from another tab) together with the current time, and carries
+//! out the [`Effect`]s it returns (POST this body, store that record, wake me at T). Every rule about
+//! when to refresh, when to retry, when to give up and what to tell the user lives here, so it is
+//! tested with a fake clock instead of a browser:
+//!
+//! - refresh when less than 10% of the access token's lifetime (at least 30 s, at most half) is left;
+//! - never two refreshes at once (single-flight), and across tabs of one grant only the holder of
+//!   the grant's lock refreshes (the browser layer owns the lock, the machine asks for it);
+//! - an API 401 leads to at most one refresh and one retry of that call;
+//! - only the server ends a session ([`policy::refresh_failure_ends_session`]: `invalid_grant` and
+//!   the other OAuth refusals), keeping the reason;
+//! - every other failed refresh (network, timeout, 5xx, 429, a blocked or unreadable response)
+//!   keeps the session and retries with capped exponential backoff that honours `Retry-After`.
+//!
+//! The modules: [`event`] (inputs, outputs and the values they carry), `state` (the state enum),
+//! [`policy`] (timing and failure rules), [`callback`] (the callback decision shared with the
+//! first-load module).
+
+pub mod callback;
+pub mod event;
+pub mod policy;
+mod state;
+#[cfg(test)]
+mod tests;
+
+pub use callback::{CallbackVerdict, Exchange, accept_callback, grant_id_for};
+pub use event::{
+    Broadcast, CallId, Effect, Event, Notice, RevokeStatus, SessionFacts, StoredSession,
+};
+pub use policy::{
+    BACKOFF_BASE_MS, BACKOFF_CAP_MS, MAX_EXCHANGE_ATTEMPTS, MIN_REFRESH_MARGIN_MS,
+    REFRESH_MARGIN_DIVISOR, backoff_ms, refresh_due_at,
+};
+
+use crate::authorize::PendingAuthorization;
+use crate::callback::CallbackRejection;
+use crate::error::{ApiError, ErrorKind};
+use crate::inspector::Step;
+use crate::time::Timestamp;
+use crate::token::{RevokeRequest, TokenSet};
+use state::{Attempt, Exchanging, Refresh, SignedIn, State};
+
+/// Where the session is, as the UI shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    SignedOut,
+    /// The browser is on its way to the authorize page.
+    Authorizing,
+    /// A code is being exchanged for tokens (or waits to be retried).
+    Exchanging,
+    SignedIn,
+    /// Signed in with a refresh under way or waiting for its retry; the old access token is still used.
+    Refreshing,
+}
+
+/// One tab's session.
+///
+/// Construct with [`Session::new`]; then, for everything that happens, call [`Session::handle`]
+/// with the event and the current time and carry out the returned effects in order. Between
+/// events, the getters say what to show:
+///
+/// - [`phase`](Self::phase), [`is_signed_in`](Self::is_signed_in): where the session is;
+/// - [`current`](Self::current): the tokens in use;
+/// - [`problem`](Self::problem), [`retry_at`](Self::retry_at): a failure being ridden out and when
+///   the next attempt is due;
+/// - [`refresh_due_at`](Self::refresh_due_at): when the next automatic refresh is due;
+/// - [`notice`](Self::notice): why the session is what it is (cleared by
+///   [`dismiss_notice`](Self::dismiss_notice), the only mutator besides `handle`).
+///
+/// The machine never reads a clock, never awaits and never fails: an event that makes no sense in
+/// the current state (a late response, a spurious lock grant) is answered with what keeps the
+/// world consistent (revoke the orphaned tokens, give the lock back), or with nothing.
+pub struct Session {
+    client_id: String,
+    state: State,
+    notice: Option<Notice>,
+    next_request_id: u64,
+}
+
+impl Session {
+    pub fn new(client_id: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            state: State::SignedOut,
+            notice: None,
+            next_request_id: 1,
+        }
+    }
+
+    // Getters
+
+    pub fn phase(&self) -> Phase {
+        match &self.state {
+            State::SignedOut => Phase::SignedOut,
+            State::Authorizing => Phase::Authorizing,
+            State::Exchanging(_) => Phase::Exchanging,
+            State::SignedIn(s) => match s.refresh {
+                Refresh::Idle => Phase::SignedIn,
+                // Another tab's newer tokens arrived while this one waited for the lock.
+                Refresh::AwaitingLock {
+                    asked_at_generation,
+                    ..
+                } if s.current.generation > asked_at_generation => Phase::SignedIn,
+                _ => Phase::Refreshing,
+            },
+        }
+    }
+
+    pub fn is_signed_in(&self) -> bool {
+        matches!(self.state, State::SignedIn(_))
+    }
+
+    /// The tokens in use, when signed in.
+    pub fn current(&self) -> Option<&StoredSession> {
+        match &self.state {
+            State::SignedIn(s) => Some(&s.current),
+            _ => None,
+        }
+    }
+
+    pub fn notice(&self) -> Option<&Notice> {
+        self.notice.as_ref()
+    }
+
+    /// A transient failure the session is riding out (shown with [`Session::retry_at`]), as the
+    /// user should read it (see [`policy::shown_problem`]).
+    pub fn problem(&self) -> Option<ApiError> {
+        match &self.state {
+            State::Exchanging(x) => x.problem.clone(),
+            State::SignedIn(s) => s
+                .problem
+                .as_ref()
+                .map(|(e, repeats)| policy::shown_problem(e, *repeats)),
+            _ => None,
+        }
+    }
+
+    pub fn retry_at(&self) -> Option<Timestamp> {
+        match &self.state {
+            State::Exchanging(Exchanging {
+                attempt: Attempt::RetryAt(at),
+                ..
+            }) => Some(*at),
+            State::SignedIn(SignedIn {
+                refresh: Refresh::Backoff { at },
+                ..
+            }) => Some(*at),
+            _ => None,
+        }
+    }
+
+    /// When the next automatic refresh is due, if the tokens say.
+    pub fn refresh_due_at(&self) -> Option<Timestamp> {
+        self.current().and_then(|s| refresh_due_at(&s.tokens))
+    }
+
+    // Mutators
+
+    pub fn dismiss_notice(&mut self) {
+        self.notice = None;
+    }
+
+    /// Feeds one event; returns the effects to carry out, in order.
+    pub fn handle(&mut self, event: Event, now: Timestamp) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match event {
+            Event::Restored { stored, discarded } => {
+                self.on_restored(stored, discarded, now, &mut fx)
+            }
+            Event::SignInStarted { pending, url } => {
+                self.leave_state(&mut fx);
+                self.notice = None;
+                self.state = State::Authorizing;
+                fx.push(Effect::StorePending(pending));
+                fx.push(Effect::Navigate(url));
+            }
+            Event::CallbackReceived {
+                url,
+                pending,
+                expected_issuer,
+            } => self.on_callback(&url, pending, expected_issuer.as_deref(), now, &mut fx),
+            Event::TokenResponse { id, result } => self.on_token_response(id, result, now, &mut fx),
+            Event::Tick => self.on_tick(now, &mut fx),
+            Event::PageRestored => {
+                if matches!(self.state, State::Authorizing) {
+                    // The user came back without finishing the sign-in: it can be started again.
+                    // The pending record stays, so finishing it from the history entry ahead
+                    // (Forward, then Allow) still works.
+                    self.state = State::SignedOut;
+                }
+                self.on_tick(now, &mut fx);
+            }
+            Event::RefreshRequested => {
+                if let State::SignedIn(s) = &mut self.state
+                    && matches!(s.refresh, Refresh::Idle | Refresh::Backoff { .. })
+                {
+                    s.failures = 0;
+                    self.start_refresh(Vec::new(), now, &mut fx);
+                }
+            }
+            Event::RefreshLockGranted => self.on_lock_granted(now, &mut fx),
+            Event::ApiUnauthorized {
+                call,
+                generation,
+                retried,
+                error,
+            } => self.on_unauthorized(call, generation, retried, error, now, &mut fx),
+            Event::SignOutRequested => self.on_sign_out(&mut fx),
+            Event::RevokeFinished { result } => {
+                if let Some(Notice::SignedOut(status @ RevokeStatus::Pending)) = &mut self.notice {
+                    *status = match result {
+                        Ok(()) => RevokeStatus::Confirmed,
+                        Err(e) => RevokeStatus::LocalOnly(e),
+                    };
+                }
+            }
+            Event::FromOtherTab(message) => self.on_broadcast(message, now, &mut fx),
+        }
+        fx
+    }
+
+    // Transitions
+
+    fn on_restored(
+        &mut self,
+        stored: Option<StoredSession>,
+        discarded: Option<String>,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
+        if let Some(why) = discarded {
+            self.notice = Some(Notice::StoredRecordDiscarded(why));
+        }
+        let Some(stored) = stored else { return };
+        if stored.tokens.refresh_expires_at.is_some_and(|t| t <= now) {
+            fx.push(Effect::ClearSession);
+            self.notice = Some(Notice::SessionExpired);
+            return;
+        }
+        self.leave_state(fx);
+        self.state = State::SignedIn(SignedIn::new(stored));
+        self.on_tick(now, fx);
+    }
+
+    fn on_callback(
+        &mut self,
+        url: &str,
+        pending: Option<PendingAuthorization>,
+        expected_issuer: Option<&str>,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
+        let verdict = accept_callback(url, pending.as_ref(), expected_issuer, now);
+        let params = crate::url::query_of(url)
+            .map(crate::url::parse_query)
+            .unwrap_or_default();
+        fx.push(Effect::Record(Step::callback(&params)));
+        match verdict {
+            CallbackVerdict::Rejected(CallbackRejection::NoPendingAuthorization)
+                if self.is_signed_in() =>
+            {
+                // A replayed callback (Back button, reload, a copied link): the code was used, or is
+                // someone else's. Nothing is sent; the session carries on.
+                self.notice = Some(Notice::AlreadySignedIn);
+            }
+            CallbackVerdict::Rejected(rejection) => {
+                if rejection.consumes_pending() {
+                    fx.push(Effect::ClearPending);
+                } else if let Some(p) = pending {
+                    // Keep this tab's own sign-in alive: a forged callback must not cancel it.
+                    fx.push(Effect::StorePending(p));
+                }
+                self.sign_out_unless_signed_in(fx);
+                self.notice = Some(Notice::CallbackRejected(rejection));
+            }
+            CallbackVerdict::Denied(error) => {
+                fx.push(Effect::ClearPending);
+                self.sign_out_unless_signed_in(fx);
+                self.notice = Some(Notice::AuthorizationDenied(error));
+            }
+            CallbackVerdict::Exchange(exchange) => {
+                fx.push(Effect::ClearPending);
+                self.leave_state(fx);
+                self.notice = None;
+                let id = self.next_id();
+                send_exchange(&exchange, id, fx);
+                self.state = State::Exchanging(Exchanging {
+                    exchange,
+                    attempt: Attempt::InFlight(id),
+                    failures: 0,
+                    problem: None,
+                });
+            }
+        }
+    }
+
+    fn on_token_response(
+        &mut self,
+        id: u64,
+        result: Result<TokenSet, ApiError>,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
+        let awaited = match &self.state {
+            State::Exchanging(x) => x.attempt == Attempt::InFlight(id),
+            State::SignedIn(s) => matches!(s.refresh, Refresh::InFlight { id: i, .. } if i == id),
+            _ => false,
+        };
+        if !awaited {
+            // Nobody waits for it any more (signed out meanwhile). Fresh tokens nobody holds must
+            // not stay alive on the server.
+            if let Ok(tokens) = result {
+                fx.push(Effect::PostRevoke {
+                    body: revoke_request(&tokens, &self.client_id).form_body(),
+                });
+            }
+            return;
+        }
+        fx.push(Effect::Record(Step::token_response(&result)));
+        match &mut self.state {
+            State::Exchanging(x) => match result {
+                Ok(tokens) => {
+                    let stored = StoredSession {
+                        grant_id: x.exchange.grant_id().to_string(),
+                        generation: 0,
+                        tokens,
+                    };
+                    self.state = State::SignedIn(SignedIn::new(stored.clone()));
+                    fx.push(Effect::StoreSession(stored));
+                    fx.push(Effect::ShowAccount);
+                    self.schedule(now, fx);
+                }
+                Err(error) => {
+                    x.failures += 1;
+                    // A code is single use: only failures that may not have reached the server
+                    // are worth sending it again, and only while it can still be valid.
+                    if error.is_transient() && x.failures < MAX_EXCHANGE_ATTEMPTS {
+                        let at = now.plus_millis(backoff_ms(x.failures, error.retry_after_secs));
+                        x.attempt = Attempt::RetryAt(at);
+                        x.problem = Some(error);
+                        fx.push(Effect::WakeAt(at));
+                    } else {
+                        self.state = State::SignedOut;
+                        self.notice = Some(Notice::ExchangeFailed(error));
+                    }
+                }
+            },
+            State::SignedIn(s) => {
+                let waiting = s.take_waiting();
+                match result {
+                    Ok(tokens) => {
+                        let stored = StoredSession {
+                            grant_id: s.current.grant_id.clone(),
+                            generation: s.current.generation + 1,
+                            tokens,
+                        };
+                        s.current = stored.clone();
+                        s.refresh = Refresh::Idle;
+                        s.recovered();
+                        // The lock goes back after the new tokens are stored and published, so
+                        // the next holder finds them.
+                        fx.push(Effect::StoreSession(stored.clone()));
+                        fx.push(Effect::Publish(Broadcast::Tokens(stored)));
+                        fx.push(Effect::ReleaseRefreshLock);
+                        fx.extend(waiting.into_iter().map(Effect::RetryCall));
+                        self.schedule(now, fx);
+                    }
+                    Err(error) => {
+                        fx.push(Effect::ReleaseRefreshLock);
+                        fx.extend(
+                            waiting
+                                .into_iter()
+                                .map(|call| Effect::FailCall(call, error.clone())),
+                        );
+                        if policy::refresh_failure_ends_session(&error) {
+                            s.refresh = Refresh::Idle;
+                            self.end_session(Notice::SessionEnded(error), fx);
+                            return;
+                        }
+                        s.failures += 1;
+                        let at = now.plus_millis(backoff_ms(s.failures, error.retry_after_secs));
+                        s.refresh = Refresh::Backoff { at };
+                        let repeats = match &s.problem {
+                            Some((last, n)) if last.kind == error.kind => n + 1,
+                            _ => 1,
+                        };
+                        s.problem = Some((error, repeats));
+                        let deadline = s.current.tokens.refresh_expires_at;
+                        fx.push(Effect::WakeAt(deadline.map_or(at, |d| d.min(at))));
+                    }
+                }
+            }
+            State::SignedOut | State::Authorizing => {}
+        }
+    }
+
+    fn on_tick(&mut self, now: Timestamp, fx: &mut Vec<Effect>) {
+        match &mut self.state {
+            State::Exchanging(x) => {
+                if let Attempt::RetryAt(at) = x.attempt {
+                    if at <= now {
+                        let id = self.next_id();
+                        let State::Exchanging(x) = &mut self.state else {
+                            return;
+                        };
+                        x.attempt = Attempt::InFlight(id);
+                        send_exchange(&x.exchange, id, fx);
+                    } else {
+                        fx.push(Effect::WakeAt(at));
+                    }
+                }
+            }
+            State::SignedIn(s) => {
+                if s.current
+                    .tokens
+                    .refresh_expires_at
+                    .is_some_and(|t| t <= now)
+                {
+                    self.end_session(Notice::SessionExpired, fx);
+                    return;
+                }
+                let due = match s.refresh {
+                    Refresh::AwaitingLock { .. } | Refresh::InFlight { .. } => return,
+                    Refresh::Backoff { at } => at <= now,
+                    Refresh::Idle => refresh_due_at(&s.current.tokens).is_some_and(|t| t <= now),
+                };
+                if due {
+                    self.start_refresh(Vec::new(), now, fx);
+                } else {
+                    self.schedule(now, fx);
+                }
+            }
+            State::SignedOut | State::Authorizing => {}
+        }
+    }
+
+    /// Asks for the grant's lock (the refresh itself starts when it is granted), with `waiting`
+    /// the API calls that wait for the outcome. Only from `Idle` or `Backoff`.
+    fn start_refresh(&mut self, waiting: Vec<CallId>, now: Timestamp, fx: &mut Vec<Effect>) {
+        let State::SignedIn(s) = &mut self.state else {
+            return;
+        };
+        if s.current.tokens.refresh_token.is_none() {
+            match s.current.tokens.expires_at {
+                Some(t) if t > now => fx.push(Effect::WakeAt(t)),
+                _ => {
+                    fx.extend(waiting.into_iter().map(|call| {
+                        Effect::FailCall(call, ApiError::new(ErrorKind::Unauthorized))
+                    }));
+                    self.end_session(Notice::NoRefreshToken, fx);
+                }
+            }
+            return;
+        }
+        s.refresh = Refresh::AwaitingLock {
+            asked_at_generation: s.current.generation,
+            waiting,
+        };
+        fx.push(Effect::AcquireRefreshLock {
+            grant_id: s.current.grant_id.clone(),
+        });
+    }
+
+    fn on_lock_granted(&mut self, now: Timestamp, fx: &mut Vec<Effect>) {
+        let id = self.next_request_id;
+        let client_id = self.client_id.clone();
+        let State::SignedIn(s) = &mut self.state else {
+            // Not (or no longer) wanted: signed out meanwhile.
+            fx.push(Effect::ReleaseRefreshLock);
+            return;
+        };
+        let asked_at_generation = match s.refresh {
+            Refresh::AwaitingLock {
+                asked_at_generation,
+                ..
+            } => asked_at_generation,
+            // This tab already holds the lock for its POST: a second grant is spurious.
+            Refresh::InFlight { .. } => return,
+            Refresh::Idle | Refresh::Backoff { .. } => {
+                fx.push(Effect::ReleaseRefreshLock);
+                return;
+            }
+        };
+        let waiting = s.take_waiting();
+        let refresh_token = s.current.tokens.refresh_token.clone();
+        match refresh_token {
+            Some(refresh_token) if s.current.generation == asked_at_generation => {
+                let request = crate::token::TokenRequest::Refresh {
+                    refresh_token,
+                    client_id,
+                };
+                self.next_request_id += 1;
+                s.refresh = Refresh::InFlight { id, waiting };
+                fx.push(Effect::Record(Step::token_request(&request)));
+                fx.push(Effect::PostToken {
+                    id,
+                    body: request.form_body(),
+                });
+            }
+            _ => {
+                // Another tab refreshed while this one waited for the lock and its tokens were
+                // adopted (or the adopted tokens have no refresh token): nothing to send.
+                fx.push(Effect::ReleaseRefreshLock);
+                s.refresh = Refresh::Idle;
+                fx.extend(waiting.into_iter().map(Effect::RetryCall));
+                self.schedule(now, fx);
+            }
+        }
+    }
+
+    fn on_unauthorized(
+        &mut self,
+        call: CallId,
+        generation: u64,
+        retried: bool,
+        error: ApiError,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
+        let State::SignedIn(s) = &mut self.state else {
+            fx.push(Effect::FailCall(call, error));
+            return;
+        };
+        if retried {
+            fx.push(Effect::FailCall(call, error));
+            return;
+        }
+        if generation < s.current.generation {
+            // The call used tokens that have been replaced since: just retry with the new ones.
+            fx.push(Effect::RetryCall(call));
+            return;
+        }
+        if s.current.tokens.refresh_token.is_none() {
+            fx.push(Effect::FailCall(call, error));
+            self.end_session(Notice::NoRefreshToken, fx);
+            return;
+        }
+        match &mut s.refresh {
+            Refresh::AwaitingLock { waiting, .. } | Refresh::InFlight { waiting, .. } => {
+                waiting.push(call)
+            }
+            // The server says the token is dead whatever our clock says: refresh now, not at the
+            // next backoff step.
+            Refresh::Idle | Refresh::Backoff { .. } => self.start_refresh(vec![call], now, fx),
+        }
+    }
+
+    fn on_sign_out(&mut self, fx: &mut Vec<Effect>) {
+        let tokens = self.current().map(|s| {
+            (
+                s.grant_id.clone(),
+                revoke_request(&s.tokens, &self.client_id),
+            )
+        });
+        self.leave_state(fx);
+        fx.push(Effect::ClearSession);
+        fx.push(Effect::ClearPending);
+        fx.push(Effect::CancelWake);
+        match tokens {
+            Some((grant_id, revoke)) => {
+                fx.push(Effect::Publish(Broadcast::SignedOut { grant_id }));
+                fx.push(Effect::PostRevoke {
+                    body: revoke.form_body(),
+                });
+                self.notice = Some(Notice::SignedOut(RevokeStatus::Pending));
+            }
+            None => self.notice = None,
+        }
+    }
+
+    fn on_broadcast(&mut self, message: Broadcast, now: Timestamp, fx: &mut Vec<Effect>) {
+        let State::SignedIn(s) = &mut self.state else {
+            return;
+        };
+        match message {
+            Broadcast::Tokens(shared)
+                if shared.grant_id == s.current.grant_id
+                    && shared.generation > s.current.generation =>
+            {
+                s.current = shared.clone();
+                fx.push(Effect::StoreSession(shared));
+                match s.refresh {
+                    // This tab's own POST decides; its answer builds on the adopted generation.
+                    Refresh::InFlight { .. } => {}
+                    Refresh::AwaitingLock { .. } => {
+                        // The lock, when it comes, is given back unused (see `phase`).
+                        s.recovered();
+                        let waiting = s.take_waiting();
+                        fx.extend(waiting.into_iter().map(Effect::RetryCall));
+                    }
+                    Refresh::Idle | Refresh::Backoff { .. } => {
+                        s.recovered();
+                        s.refresh = Refresh::Idle;
+                        self.schedule(now, fx);
+                    }
+                }
+            }
+            Broadcast::SignedOut { grant_id } if grant_id == s.current.grant_id => {
+                self.leave_state(fx);
+                fx.push(Effect::ClearSession);
+                fx.push(Effect::CancelWake);
+                self.notice = Some(Notice::SignedOutInAnotherTab);
+            }
+            _ => {}
+        }
+    }
+
+    // Helpers shared by the transitions
+
+    /// Ends the session for a reason the user did not choose.
+    fn end_session(&mut self, notice: Notice, fx: &mut Vec<Effect>) {
+        self.leave_state(fx);
+        fx.push(Effect::ClearSession);
+        fx.push(Effect::CancelWake);
+        self.notice = Some(notice);
+    }
+
+    /// Falls back to signed out unless a session is running (which a stray callback must not end).
+    fn sign_out_unless_signed_in(&mut self, fx: &mut Vec<Effect>) {
+        if !self.is_signed_in() {
+            self.leave_state(fx);
+        }
+    }
+
+    /// Leaves the current state for `SignedOut`, tidying up what it held: API calls waiting for a
+    /// refresh fail, and a held lock is given back. Whatever answer is still on its way finds
+    /// nobody waiting for it (and is revoked, see `on_token_response`).
+    fn leave_state(&mut self, fx: &mut Vec<Effect>) {
+        if let State::SignedIn(s) = &mut self.state {
+            let held = s.holds_lock();
+            fx.extend(
+                s.take_waiting()
+                    .into_iter()
+                    .map(|call| Effect::FailCall(call, ApiError::new(ErrorKind::Unauthorized))),
+            );
+            if held {
+                fx.push(Effect::ReleaseRefreshLock);
+            }
+        }
+        self.state = State::SignedOut;
+    }
+
+    /// Sets the wake-up for the next thing that has to happen on its own.
+    fn schedule(&self, now: Timestamp, fx: &mut Vec<Effect>) {
+        let State::SignedIn(s) = &self.state else {
+            return;
+        };
+        let tokens = &s.current.tokens;
+        let next = match (&s.refresh, refresh_due_at(tokens)) {
+            (Refresh::Backoff { at }, _) => Some(*at),
+            (_, Some(due)) if tokens.refresh_token.is_some() => Some(due),
+            // Without a refresh token, wake when the access token dies to say so.
+            _ => tokens.expires_at,
+        };
+        let next = match (next, tokens.refresh_expires_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(at) = next {
+            fx.push(Effect::WakeAt(at.max(now)));
+        }
+    }
+
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_request_id;
+        self.next_request_id += 1;
+        id
+    }
+}
+
+fn send_exchange(exchange: &Exchange, id: u64, fx: &mut Vec<Effect>) {
+    let request = exchange.request();
+    fx.push(Effect::Record(Step::token_request(&request)));
+    fx.push(Effect::PostToken {
+        id,
+        body: request.form_body(),
+    });
+}
+
+fn revoke_request(tokens: &TokenSet, client_id: &str) -> RevokeRequest {
+    match &tokens.refresh_token {
+        // Revoking the refresh token ends the whole grant (RFC 7009 §2.1; RingCentral ends the session).
+        Some(rt) => RevokeRequest::Refresh {
+            token: rt.clone(),
+            client_id: client_id.to_string(),
+        },
+        None => RevokeRequest::Access {
+            token: tokens.access_token.clone(),
+            client_id: client_id.to_string(),
+        },
+    }
+}

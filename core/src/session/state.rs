@@ -1,0 +1,92 @@
+//! Where a session is, as one enum whose variants carry only what that state needs, so an
+//! impossible combination (a refresh in flight while signed out, a lock held with nothing to
+//! refresh) cannot be written down. The transitions live in the parent module.
+
+use crate::error::ApiError;
+use crate::time::Timestamp;
+
+use super::callback::Exchange;
+use super::event::{CallId, StoredSession};
+
+pub(super) enum State {
+    SignedOut,
+    /// The browser is on its way to the authorize page.
+    Authorizing,
+    /// A code is being exchanged for tokens (or waits to be sent again).
+    Exchanging(Exchanging),
+    SignedIn(SignedIn),
+}
+
+pub(super) struct Exchanging {
+    pub exchange: Exchange,
+    pub attempt: Attempt,
+    /// Failed attempts so far.
+    pub failures: u32,
+    /// The latest transient failure, shown while the exchange is retried.
+    pub problem: Option<ApiError>,
+}
+
+/// The token request of an exchange.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Attempt {
+    InFlight(u64),
+    RetryAt(Timestamp),
+}
+
+pub(super) struct SignedIn {
+    pub current: StoredSession,
+    pub refresh: Refresh,
+    /// Consecutive failed refreshes; sets the backoff.
+    pub failures: u32,
+    /// The latest failed refresh and how many times in a row it failed that way.
+    pub problem: Option<(ApiError, u32)>,
+}
+
+impl SignedIn {
+    pub fn new(current: StoredSession) -> Self {
+        Self {
+            current,
+            refresh: Refresh::Idle,
+            failures: 0,
+            problem: None,
+        }
+    }
+
+    /// Drops what the session rode out: the last refresh worked, or another tab's did.
+    pub fn recovered(&mut self) {
+        self.failures = 0;
+        self.problem = None;
+    }
+
+    /// Takes the API calls that wait for the refresh to end.
+    pub fn take_waiting(&mut self) -> Vec<CallId> {
+        match &mut self.refresh {
+            Refresh::AwaitingLock { waiting, .. } | Refresh::InFlight { waiting, .. } => {
+                std::mem::take(waiting)
+            }
+            Refresh::Idle | Refresh::Backoff { .. } => Vec::new(),
+        }
+    }
+
+    /// This tab holds the grant's cross-tab lock exactly while its refresh POST is in flight.
+    pub fn holds_lock(&self) -> bool {
+        matches!(self.refresh, Refresh::InFlight { .. })
+    }
+}
+
+/// The refresh of a signed-in session.
+pub(super) enum Refresh {
+    /// Nothing under way; the next refresh is due by the tokens' lifetime.
+    Idle,
+    /// The last refresh failed transiently; the next attempt is due `at`.
+    Backoff { at: Timestamp },
+    /// The grant's lock was asked for when the tokens were of `asked_at_generation`. If newer
+    /// tokens arrive from another tab meanwhile, the refresh is no longer needed and the lock is
+    /// given back when it comes.
+    AwaitingLock {
+        asked_at_generation: u64,
+        waiting: Vec<CallId>,
+    },
+    /// Refresh request `id` is in flight, behind the lock.
+    InFlight { id: u64, waiting: Vec<CallId> },
+}

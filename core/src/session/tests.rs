@@ -1,0 +1,1070 @@
+//! The session machine's tests: every rule driven event by event with a fake clock.
+
+use super::*;
+use crate::authorize::{AuthorizeRequest, start};
+use crate::error::{ErrorKind, parse_error_response};
+use crate::random::testing::SeededEntropy;
+use crate::token::parse_token_response;
+use crate::url::{form_encode, parse_query};
+
+const T0: Timestamp = Timestamp::from_secs(1_800_000_000);
+const CB: &str = "http://localhost:5000/oauth2callback";
+
+fn tokens(now: Timestamp, access_ttl: u64, refresh: Option<(&str, u64)>) -> TokenSet {
+    let mut body = serde_json::json!({"access_token": format!("AT{}", now.as_millis()), "token_type": "bearer", "expires_in": access_ttl, "scope": "ReadAccounts", "owner_id": "101"});
+    if let Some((rt, ttl)) = refresh {
+        body["refresh_token"] = rt.into();
+        body["refresh_token_expires_in"] = ttl.into();
+    }
+    parse_token_response(body.to_string().as_bytes(), now).unwrap()
+}
+
+fn pending(seed: u64) -> (PendingAuthorization, String) {
+    let r = AuthorizeRequest {
+        endpoint: "http://127.0.0.1:5001/restapi/oauth/authorize".into(),
+        client_id: "demo".into(),
+        redirect_uri: CB.into(),
+        ..Default::default()
+    };
+    let s = start(&r, &mut SeededEntropy(seed), T0).unwrap();
+    (s.pending, s.url)
+}
+
+fn callback_url(pairs: &[(&str, &str)]) -> String {
+    format!("{CB}?{}", form_encode(pairs.iter().copied()))
+}
+
+/// A session that has just exchanged a code; returns it with the id-bearing effects drained.
+fn signed_in(access_ttl: u64, refresh_ttl: u64) -> Session {
+    let mut s = Session::new("demo");
+    let (p, _) = pending(1);
+    let state = p.state.expose().to_string();
+    let fx = s.handle(
+        Event::CallbackReceived {
+            url: callback_url(&[("code", "C"), ("state", &state)]),
+            pending: Some(p),
+            expected_issuer: None,
+        },
+        T0,
+    );
+    let id = post_id(&fx).unwrap();
+    s.handle(
+        Event::TokenResponse {
+            id,
+            result: Ok(tokens(T0, access_ttl, Some(("RT0", refresh_ttl)))),
+        },
+        T0,
+    );
+    assert_eq!(s.phase(), Phase::SignedIn);
+    s
+}
+
+fn post_id(fx: &[Effect]) -> Option<u64> {
+    fx.iter().find_map(|e| match e {
+        Effect::PostToken { id, .. } => Some(*id),
+        _ => None,
+    })
+}
+
+fn post_body(fx: &[Effect]) -> Option<Vec<(String, String)>> {
+    fx.iter().find_map(|e| match e {
+        Effect::PostToken { body, .. } => Some(parse_query(body.expose())),
+        _ => None,
+    })
+}
+
+fn wake(fx: &[Effect]) -> Option<Timestamp> {
+    fx.iter().rev().find_map(|e| match e {
+        Effect::WakeAt(t) => Some(*t),
+        _ => None,
+    })
+}
+
+fn has(fx: &[Effect], f: impl Fn(&Effect) -> bool) -> bool {
+    fx.iter().any(f)
+}
+
+fn err(status: u16, body: &str, retry_after: Option<&str>) -> ApiError {
+    parse_error_response(status, retry_after, body.as_bytes(), T0)
+}
+
+/// Runs a refresh through the lock to its POST; returns the request id.
+fn refresh_via_lock(s: &mut Session, now: Timestamp, fx: &[Effect]) -> u64 {
+    assert!(
+        has(fx, |e| matches!(e, Effect::AcquireRefreshLock { .. })),
+        "{fx:?}"
+    );
+    let fx = s.handle(Event::RefreshLockGranted, now);
+    post_id(&fx).expect("refresh POST after the lock")
+}
+
+#[test]
+fn sign_in_stores_pending_then_navigates() {
+    let mut s = Session::new("demo");
+    let (p, url) = pending(2);
+    let fx = s.handle(
+        Event::SignInStarted {
+            pending: p,
+            url: url.clone(),
+        },
+        T0,
+    );
+    assert_eq!(s.phase(), Phase::Authorizing);
+    assert!(matches!(&fx[0], Effect::StorePending(_)));
+    assert!(matches!(&fx[1], Effect::Navigate(u) if *u == url));
+}
+
+#[test]
+fn good_callback_exchanges_the_code_with_the_verifier() {
+    let mut s = Session::new("demo");
+    let (p, _) = pending(3);
+    let state = p.state.expose().to_string();
+    let verifier = p.verifier.expose().to_string();
+    let fx = s.handle(
+        Event::CallbackReceived {
+            url: callback_url(&[("code", "THE-CODE"), ("state", &state)]),
+            pending: Some(p),
+            expected_issuer: None,
+        },
+        T0,
+    );
+    assert_eq!(s.phase(), Phase::Exchanging);
+    assert!(has(&fx, |e| matches!(e, Effect::ClearPending)));
+    let body = post_body(&fx).unwrap();
+    assert_eq!(
+        body,
+        vec![
+            ("grant_type".into(), "authorization_code".into()),
+            ("code".into(), "THE-CODE".into()),
+            ("redirect_uri".into(), CB.into()),
+            ("code_verifier".into(), verifier),
+            ("client_id".into(), "demo".into()),
+        ]
+    );
+    let id = post_id(&fx).unwrap();
+    let fx = s.handle(
+        Event::TokenResponse {
+            id,
+            result: Ok(tokens(T0, 3600, Some(("RT", 604800)))),
+        },
+        T0,
+    );
+    assert_eq!(s.phase(), Phase::SignedIn);
+    assert!(has(
+        &fx,
+        |e| matches!(e, Effect::StoreSession(st) if st.generation == 0 && !st.grant_id.is_empty())
+    ));
+    assert!(has(&fx, |e| matches!(e, Effect::ShowAccount)));
+    assert_eq!(wake(&fx), Some(T0.plus_secs(3600 - 360)));
+}
+
+#[test]
+fn forged_or_unknown_state_sends_nothing() {
+    let mut s = Session::new("demo");
+    let (p, _) = pending(4);
+    let fx = s.handle(
+        Event::CallbackReceived {
+            url: callback_url(&[("code", "C"), ("state", "forged")]),
+            pending: Some(p),
+            expected_issuer: None,
+        },
+        T0,
+    );
+    assert!(post_id(&fx).is_none());
+    assert!(
+        has(&fx, |e| matches!(e, Effect::StorePending(_))),
+        "the tab's own sign-in survives a forged callback"
+    );
+    assert_eq!(
+        s.notice(),
+        Some(&Notice::CallbackRejected(CallbackRejection::StateMismatch))
+    );
+    let fx = s.handle(
+        Event::CallbackReceived {
+            url: callback_url(&[("code", "C"), ("state", "x")]),
+            pending: None,
+            expected_issuer: None,
+        },
+        T0,
+    );
+    assert!(post_id(&fx).is_none());
+    assert_eq!(
+        s.notice(),
+        Some(&Notice::CallbackRejected(
+            CallbackRejection::NoPendingAuthorization
+        ))
+    );
+    assert_eq!(s.phase(), Phase::SignedOut);
+}
+
+#[test]
+fn replayed_callback_while_signed_in_sends_nothing_and_keeps_the_session() {
+    let mut s = signed_in(3600, 604800);
+    let fx = s.handle(
+        Event::CallbackReceived {
+            url: callback_url(&[("code", "C"), ("state", "old")]),
+            pending: None,
+            expected_issuer: None,
+        },
+        T0.plus_secs(5),
+    );
+    assert!(post_id(&fx).is_none());
+    assert!(!has(&fx, |e| matches!(e, Effect::ClearSession)));
+    assert!(s.is_signed_in());
+    assert_eq!(s.notice(), Some(&Notice::AlreadySignedIn));
+}
+
+#[test]
+fn denied_consent_is_reported() {
+    let mut s = Session::new("demo");
+    let (p, _) = pending(5);
+    let state = p.state.expose().to_string();
+    let fx = s.handle(
+        Event::CallbackReceived {
+            url: callback_url(&[
+                ("error", "access_denied"),
+                ("error_description", "User denied"),
+                ("state", &state),
+            ]),
+            pending: Some(p),
+            expected_issuer: None,
+        },
+        T0,
+    );
+    assert!(post_id(&fx).is_none());
+    assert!(has(&fx, |e| matches!(e, Effect::ClearPending)));
+    match s.notice() {
+        Some(Notice::AuthorizationDenied(e)) => assert_eq!(e.kind, ErrorKind::AccessDenied),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn exchange_retries_transient_errors_then_gives_up() {
+    let mut s = Session::new("demo");
+    let (p, _) = pending(6);
+    let state = p.state.expose().to_string();
+    let fx = s.handle(
+        Event::CallbackReceived {
+            url: callback_url(&[("code", "C"), ("state", &state)]),
+            pending: Some(p),
+            expected_issuer: None,
+        },
+        T0,
+    );
+    let mut id = post_id(&fx).unwrap();
+    let mut now = T0;
+    for attempt in 1..MAX_EXCHANGE_ATTEMPTS {
+        let fx = s.handle(
+            Event::TokenResponse {
+                id,
+                result: Err(err(503, "", None)),
+            },
+            now,
+        );
+        assert_eq!(s.phase(), Phase::Exchanging);
+        let at = wake(&fx).unwrap();
+        assert_eq!(at, now.plus_millis(backoff_ms(attempt, None)));
+        assert!(s.problem().is_some());
+        // Too early: nothing.
+        assert!(post_id(&s.handle(Event::Tick, now)).is_none());
+        now = at;
+        let fx = s.handle(Event::Tick, now);
+        assert_eq!(
+            post_body(&fx).unwrap()[1],
+            ("code".to_string(), "C".to_string()),
+            "same code, same verifier"
+        );
+        id = post_id(&fx).unwrap();
+    }
+    s.handle(
+        Event::TokenResponse {
+            id,
+            result: Err(err(503, "", None)),
+        },
+        now,
+    );
+    assert_eq!(s.phase(), Phase::SignedOut);
+    assert!(matches!(s.notice(), Some(Notice::ExchangeFailed(_))));
+}
+
+#[test]
+fn exchange_invalid_grant_fails_at_once() {
+    let mut s = Session::new("demo");
+    let (p, _) = pending(7);
+    let state = p.state.expose().to_string();
+    let fx = s.handle(
+        Event::CallbackReceived {
+            url: callback_url(&[("code", "C"), ("state", &state)]),
+            pending: Some(p),
+            expected_issuer: None,
+        },
+        T0,
+    );
+    let id = post_id(&fx).unwrap();
+    let e = err(
+        400,
+        r#"{"error":"invalid_grant","errors":[{"errorCode":"OAU-108","message":"expired"}]}"#,
+        None,
+    );
+    let fx = s.handle(
+        Event::TokenResponse {
+            id,
+            result: Err(e.clone()),
+        },
+        T0,
+    );
+    assert!(wake(&fx).is_none());
+    assert_eq!(s.notice(), Some(&Notice::ExchangeFailed(e)));
+}
+
+#[test]
+fn refresh_margin_rule() {
+    let due = |ttl: u64| refresh_due_at(&tokens(T0, ttl, None)).unwrap();
+    assert_eq!(due(3600), T0.plus_secs(3600 - 360), "10% of an hour");
+    assert_eq!(due(120), T0.plus_secs(90), "at least 30 s");
+    assert_eq!(
+        due(40),
+        T0.plus_secs(20),
+        "at most half of a short lifetime"
+    );
+    assert_eq!(
+        refresh_due_at(
+            &parse_token_response(br#"{"access_token":"a","token_type":"bearer"}"#, T0).unwrap()
+        ),
+        None
+    );
+}
+
+#[test]
+fn refreshes_on_its_own_when_due_and_rotates() {
+    let mut s = signed_in(3600, 604800);
+    let due = s.refresh_due_at().unwrap();
+    assert!(
+        s.handle(Event::Tick, due.minus_millis(1))
+            .iter()
+            .all(|e| !matches!(e, Effect::AcquireRefreshLock { .. }))
+    );
+    let fx = s.handle(Event::Tick, due);
+    assert_eq!(s.phase(), Phase::Refreshing);
+    let id = refresh_via_lock(&mut s, due, &fx);
+    let fx2 = s.handle(
+        Event::TokenResponse {
+            id,
+            result: Ok(tokens(due, 3600, Some(("RT1", 604800)))),
+        },
+        due,
+    );
+    assert_eq!(s.phase(), Phase::SignedIn);
+    assert_eq!(s.current().unwrap().generation, 1);
+    assert_eq!(
+        s.current()
+            .unwrap()
+            .tokens
+            .refresh_token
+            .as_ref()
+            .unwrap()
+            .expose(),
+        "RT1"
+    );
+    assert!(has(
+        &fx2,
+        |e| matches!(e, Effect::StoreSession(st) if st.generation == 1)
+    ));
+    assert!(has(
+        &fx2,
+        |e| matches!(e, Effect::Publish(Broadcast::Tokens(st)) if st.generation == 1)
+    ));
+    assert!(has(&fx2, |e| matches!(e, Effect::ReleaseRefreshLock)));
+    assert_eq!(wake(&fx2), Some(due.plus_secs(3600 - 360)));
+}
+
+#[test]
+fn refresh_body_uses_the_refresh_token_and_no_secret() {
+    let mut s = signed_in(3600, 604800);
+    let fx = s.handle(Event::RefreshRequested, T0.plus_secs(10));
+    assert!(has(&fx, |e| matches!(e, Effect::AcquireRefreshLock { .. })));
+    let fx = s.handle(Event::RefreshLockGranted, T0.plus_secs(10));
+    let body = post_body(&fx).unwrap();
+    assert_eq!(
+        body,
+        vec![
+            ("grant_type".to_string(), "refresh_token".to_string()),
+            ("refresh_token".into(), "RT0".into()),
+            ("client_id".into(), "demo".into())
+        ]
+    );
+}
+
+#[test]
+fn refresh_is_single_flight() {
+    let mut s = signed_in(3600, 604800);
+    let now = T0.plus_secs(10);
+    let fx = s.handle(Event::RefreshRequested, now);
+    assert!(has(&fx, |e| matches!(e, Effect::AcquireRefreshLock { .. })));
+    // While waiting for the lock: nothing more starts.
+    for ev in [Event::RefreshRequested, Event::Tick] {
+        let fx = s.handle(ev, s.refresh_due_at().unwrap());
+        assert!(
+            !has(&fx, |e| matches!(
+                e,
+                Effect::AcquireRefreshLock { .. } | Effect::PostToken { .. }
+            )),
+            "{fx:?}"
+        );
+    }
+    let fx = s.handle(Event::RefreshLockGranted, now);
+    assert!(post_id(&fx).is_some());
+    // While the POST is in flight: nothing more starts, and 401s queue up.
+    let fx = s.handle(Event::RefreshRequested, now);
+    assert!(fx.is_empty());
+    let fx = s.handle(
+        Event::ApiUnauthorized {
+            call: 1,
+            generation: 0,
+            retried: false,
+            error: err(401, "", None),
+        },
+        now,
+    );
+    assert!(fx.is_empty(), "{fx:?}");
+    // A second grant of the lock (spurious) does not start a second POST.
+    let fx = s.handle(Event::RefreshLockGranted, now);
+    assert!(post_id(&fx).is_none());
+}
+
+#[test]
+fn a_401_triggers_one_refresh_and_one_retry() {
+    let mut s = signed_in(3600, 604800);
+    let now = T0.plus_secs(100);
+    let fx = s.handle(
+        Event::ApiUnauthorized {
+            call: 7,
+            generation: 0,
+            retried: false,
+            error: err(401, "", None),
+        },
+        now,
+    );
+    let id = refresh_via_lock(&mut s, now, &fx);
+    let fx = s.handle(
+        Event::ApiUnauthorized {
+            call: 8,
+            generation: 0,
+            retried: false,
+            error: err(401, "", None),
+        },
+        now,
+    );
+    assert!(post_id(&fx).is_none(), "second 401 joins the same refresh");
+    let fx = s.handle(
+        Event::TokenResponse {
+            id,
+            result: Ok(tokens(now, 3600, Some(("RT1", 604800)))),
+        },
+        now,
+    );
+    let retried: Vec<_> = fx
+        .iter()
+        .filter_map(|e| {
+            if let Effect::RetryCall(c) = e {
+                Some(*c)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(retried, vec![7, 8]);
+    // The retry gets a 401 again: give up on that call, no new refresh.
+    let fx = s.handle(
+        Event::ApiUnauthorized {
+            call: 7,
+            generation: 1,
+            retried: true,
+            error: err(401, "", None),
+        },
+        now,
+    );
+    assert!(matches!(fx.as_slice(), [Effect::FailCall(7, _)]));
+    assert!(s.is_signed_in());
+}
+
+#[test]
+fn a_401_on_already_replaced_tokens_just_retries() {
+    let mut s = signed_in(3600, 604800);
+    let now = T0.plus_secs(10);
+    let fx = s.handle(Event::RefreshRequested, now);
+    let id = refresh_via_lock(&mut s, now, &fx);
+    s.handle(
+        Event::TokenResponse {
+            id,
+            result: Ok(tokens(now, 3600, Some(("RT1", 604800)))),
+        },
+        now,
+    );
+    let fx = s.handle(
+        Event::ApiUnauthorized {
+            call: 3,
+            generation: 0,
+            retried: false,
+            error: err(401, "", None),
+        },
+        now,
+    );
+    assert!(matches!(fx.as_slice(), [Effect::RetryCall(3)]));
+}
+
+#[test]
+fn invalid_grant_on_refresh_signs_out_with_the_reason() {
+    let mut s = signed_in(3600, 604800);
+    let now = T0.plus_secs(10);
+    let fx = s.handle(
+        Event::ApiUnauthorized {
+            call: 1,
+            generation: 0,
+            retried: false,
+            error: err(401, "", None),
+        },
+        now,
+    );
+    let id = refresh_via_lock(&mut s, now, &fx);
+    let e = err(
+        400,
+        r#"{"error":"invalid_grant","error_description":"Token is revoked","errors":[{"errorCode":"OAU-213","message":"x"}]}"#,
+        None,
+    );
+    let fx = s.handle(
+        Event::TokenResponse {
+            id,
+            result: Err(e.clone()),
+        },
+        now,
+    );
+    assert_eq!(s.phase(), Phase::SignedOut);
+    assert!(s.current().is_none());
+    assert!(has(&fx, |e| matches!(e, Effect::ClearSession)));
+    assert!(has(&fx, |e| matches!(e, Effect::FailCall(1, _))));
+    assert!(has(&fx, |e| matches!(e, Effect::ReleaseRefreshLock)));
+    assert_eq!(s.notice(), Some(&Notice::SessionEnded(e)));
+}
+
+#[test]
+fn transient_refresh_errors_back_off_and_honour_retry_after() {
+    let mut s = signed_in(3600, 604800);
+    let mut now = s.refresh_due_at().unwrap();
+    let fx = s.handle(Event::Tick, now);
+    let mut id = refresh_via_lock(&mut s, now, &fx);
+    let answers = [
+        (err(503, "", None), 1_000),
+        (ApiError::network("http://x", "offline"), 2_000),
+        (err(429, "", Some("7")), 7_000),
+        (err(429, "", None), 30_000),
+        (err(502, "", None), 16_000),
+        (err(500, "", None), 32_000),
+        (err(500, "", None), 60_000),
+        (err(500, "", None), 60_000),
+    ];
+    for (error, delay) in answers {
+        let fx = s.handle(
+            Event::TokenResponse {
+                id,
+                result: Err(error),
+            },
+            now,
+        );
+        assert!(s.is_signed_in(), "the session survives transient errors");
+        assert!(s.problem().is_some());
+        assert!(has(&fx, |e| matches!(e, Effect::ReleaseRefreshLock)));
+        assert_eq!(wake(&fx), Some(now.plus_millis(delay)));
+        assert!(!has(
+            &s.handle(Event::Tick, now.plus_millis(delay - 1)),
+            |e| matches!(e, Effect::AcquireRefreshLock { .. })
+        ));
+        now = now.plus_millis(delay);
+        let fx = s.handle(Event::Tick, now);
+        id = refresh_via_lock(&mut s, now, &fx);
+    }
+    let fx = s.handle(
+        Event::TokenResponse {
+            id,
+            result: Ok(tokens(now, 3600, Some(("RT1", 604800)))),
+        },
+        now,
+    );
+    assert!(s.problem().is_none());
+    assert_eq!(s.retry_at(), None);
+    assert_eq!(wake(&fx), Some(now.plus_secs(3240)));
+}
+
+#[test]
+fn coming_back_from_the_authorize_page_allows_a_new_sign_in() {
+    let mut s = Session::new("demo");
+    let (p, url) = pending(20);
+    s.handle(Event::SignInStarted { pending: p, url }, T0);
+    assert_eq!(s.phase(), Phase::Authorizing);
+    // Timers and visibility changes do not end the wait for the authorize page...
+    s.handle(Event::Tick, T0.plus_secs(1));
+    assert_eq!(s.phase(), Phase::Authorizing);
+    // ...but the page shown again from the back/forward cache does.
+    let fx = s.handle(Event::PageRestored, T0.plus_secs(5));
+    assert_eq!(s.phase(), Phase::SignedOut);
+    assert!(s.notice().is_none());
+    assert!(
+        !has(&fx, |e| matches!(e, Effect::ClearPending)),
+        "finishing the sign-in ahead in history still works: {fx:?}"
+    );
+
+    // A signed-in session only checks its timers.
+    let mut s = signed_in(3600, 604800);
+    let fx = s.handle(Event::PageRestored, T0.plus_secs(1));
+    assert!(s.is_signed_in());
+    assert_eq!(wake(&fx), Some(T0.plus_secs(3240)));
+    let fx = s.handle(Event::PageRestored, T0.plus_secs(3300));
+    assert!(has(&fx, |e| matches!(e, Effect::AcquireRefreshLock { .. })));
+}
+
+#[test]
+fn backoff_schedule() {
+    assert_eq!(backoff_ms(1, None), 1_000);
+    assert_eq!(backoff_ms(2, None), 2_000);
+    assert_eq!(backoff_ms(6, None), 32_000);
+    assert_eq!(backoff_ms(7, None), 60_000);
+    assert_eq!(backoff_ms(u32::MAX, None), 60_000);
+    assert_eq!(backoff_ms(1, Some(5)), 5_000);
+    assert_eq!(backoff_ms(7, Some(120)), 120_000);
+    assert_eq!(backoff_ms(1, Some(u64::MAX)), u64::MAX);
+}
+
+#[test]
+fn refresh_token_expiry_ends_the_session_without_a_request() {
+    let mut s = signed_in(3600, 7200);
+    let fx = s.handle(Event::Tick, T0.plus_secs(7200));
+    assert!(post_id(&fx).is_none());
+    assert_eq!(s.phase(), Phase::SignedOut);
+    assert_eq!(s.notice(), Some(&Notice::SessionExpired));
+}
+
+#[test]
+fn without_a_refresh_token_the_session_ends_with_the_access_token() {
+    let mut s = Session::new("demo");
+    s.handle(
+        Event::Restored {
+            stored: Some(StoredSession {
+                grant_id: "g".into(),
+                generation: 0,
+                tokens: tokens(T0, 3600, None),
+            }),
+            discarded: None,
+        },
+        T0,
+    );
+    assert!(s.is_signed_in());
+    let fx = s.handle(Event::Tick, T0.plus_secs(3599));
+    assert_eq!(wake(&fx), Some(T0.plus_secs(3600)));
+    s.handle(Event::Tick, T0.plus_secs(3600));
+    assert_eq!(s.notice(), Some(&Notice::NoRefreshToken));
+}
+
+#[test]
+fn restore_of_an_expired_session_clears_it() {
+    let mut s = Session::new("demo");
+    let fx = s.handle(
+        Event::Restored {
+            stored: Some(StoredSession {
+                grant_id: "g".into(),
+                generation: 3,
+                tokens: tokens(T0, 3600, Some(("R", 60))),
+            }),
+            discarded: None,
+        },
+        T0.plus_secs(61),
+    );
+    assert!(has(&fx, |e| matches!(e, Effect::ClearSession)));
+    assert_eq!(s.notice(), Some(&Notice::SessionExpired));
+    let mut s = Session::new("demo");
+    s.handle(
+        Event::Restored {
+            stored: None,
+            discarded: Some("corrupted".into()),
+        },
+        T0,
+    );
+    assert_eq!(
+        s.notice(),
+        Some(&Notice::StoredRecordDiscarded("corrupted".into()))
+    );
+}
+
+#[test]
+fn restore_after_sleep_refreshes_overdue_tokens() {
+    let mut s = Session::new("demo");
+    let fx = s.handle(
+        Event::Restored {
+            stored: Some(StoredSession {
+                grant_id: "g".into(),
+                generation: 2,
+                tokens: tokens(T0, 3600, Some(("R", 604800))),
+            }),
+            discarded: None,
+        },
+        T0.plus_secs(4000),
+    );
+    assert!(has(
+        &fx,
+        |e| matches!(e, Effect::AcquireRefreshLock { grant_id } if grant_id == "g")
+    ));
+}
+
+#[test]
+fn sign_out_revokes_clears_and_reports() {
+    let mut s = signed_in(3600, 604800);
+    let fx = s.handle(Event::SignOutRequested, T0.plus_secs(1));
+    assert_eq!(s.phase(), Phase::SignedOut);
+    assert!(has(&fx, |e| matches!(e, Effect::ClearSession)));
+    assert!(has(&fx, |e| matches!(
+        e,
+        Effect::Publish(Broadcast::SignedOut { .. })
+    )));
+    let body = fx
+        .iter()
+        .find_map(|e| {
+            if let Effect::PostRevoke { body } = e {
+                Some(parse_query(body.expose()))
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    assert_eq!(body[0], ("token".to_string(), "RT0".to_string()));
+    assert_eq!(
+        body[1],
+        ("token_type_hint".to_string(), "refresh_token".to_string())
+    );
+    assert_eq!(s.notice(), Some(&Notice::SignedOut(RevokeStatus::Pending)));
+    s.handle(Event::RevokeFinished { result: Ok(()) }, T0);
+    assert_eq!(
+        s.notice(),
+        Some(&Notice::SignedOut(RevokeStatus::Confirmed))
+    );
+
+    let mut s = signed_in(3600, 604800);
+    s.handle(Event::SignOutRequested, T0);
+    let offline = ApiError::network("http://x", "offline");
+    s.handle(
+        Event::RevokeFinished {
+            result: Err(offline.clone()),
+        },
+        T0,
+    );
+    assert_eq!(
+        s.notice(),
+        Some(&Notice::SignedOut(RevokeStatus::LocalOnly(offline)))
+    );
+}
+
+#[test]
+fn tokens_arriving_after_sign_out_are_revoked_not_kept() {
+    let mut s = signed_in(3600, 604800);
+    let fx = s.handle(Event::RefreshRequested, T0);
+    let id = refresh_via_lock(&mut s, T0, &fx);
+    let fx = s.handle(Event::SignOutRequested, T0);
+    assert!(has(&fx, |e| matches!(e, Effect::ReleaseRefreshLock)));
+    let fx = s.handle(
+        Event::TokenResponse {
+            id,
+            result: Ok(tokens(T0, 3600, Some(("LATE", 604800)))),
+        },
+        T0,
+    );
+    let body = fx
+        .iter()
+        .find_map(|e| {
+            if let Effect::PostRevoke { body } = e {
+                Some(parse_query(body.expose()))
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    assert_eq!(body[0].1, "LATE");
+    assert!(!has(&fx, |e| matches!(e, Effect::StoreSession(_))));
+    assert!(s.current().is_none());
+}
+
+#[test]
+fn another_tabs_tokens_are_adopted_without_a_request() {
+    let mut s = signed_in(3600, 604800);
+    let grant = s.current().unwrap().grant_id.clone();
+    let now = T0.plus_secs(3300);
+    // This tab wants to refresh and waits for the lock...
+    let fx = s.handle(Event::Tick, now);
+    assert!(has(&fx, |e| matches!(e, Effect::AcquireRefreshLock { .. })));
+    // ...meanwhile the lock holder publishes fresh tokens.
+    let shared = StoredSession {
+        grant_id: grant.clone(),
+        generation: 1,
+        tokens: tokens(now, 3600, Some(("RT1", 604800))),
+    };
+    let fx = s.handle(Event::FromOtherTab(Broadcast::Tokens(shared.clone())), now);
+    assert!(has(
+        &fx,
+        |e| matches!(e, Effect::StoreSession(st) if *st == shared)
+    ));
+    assert_eq!(s.current(), Some(&shared));
+    // When the lock comes, there is nothing left to do.
+    let fx = s.handle(Event::RefreshLockGranted, now);
+    assert!(post_id(&fx).is_none());
+    assert!(has(&fx, |e| matches!(e, Effect::ReleaseRefreshLock)));
+    assert_eq!(s.phase(), Phase::SignedIn);
+    assert_eq!(wake(&fx), Some(now.plus_secs(3240)));
+}
+
+#[test]
+fn older_or_foreign_broadcasts_are_ignored() {
+    let mut s = signed_in(3600, 604800);
+    let grant = s.current().unwrap().grant_id.clone();
+    let before = s.current().cloned();
+    for msg in [
+        Broadcast::Tokens(StoredSession {
+            grant_id: grant.clone(),
+            generation: 0,
+            tokens: tokens(T0, 60, None),
+        }),
+        Broadcast::Tokens(StoredSession {
+            grant_id: "other".into(),
+            generation: 9,
+            tokens: tokens(T0, 60, None),
+        }),
+        Broadcast::SignedOut {
+            grant_id: "other".into(),
+        },
+    ] {
+        assert!(s.handle(Event::FromOtherTab(msg), T0).is_empty());
+    }
+    assert_eq!(s.current().cloned(), before);
+    let fx = s.handle(
+        Event::FromOtherTab(Broadcast::SignedOut { grant_id: grant }),
+        T0,
+    );
+    assert!(has(&fx, |e| matches!(e, Effect::ClearSession)));
+    assert!(
+        !has(&fx, |e| matches!(e, Effect::PostRevoke { .. })),
+        "the other tab already revoked"
+    );
+    assert_eq!(s.notice(), Some(&Notice::SignedOutInAnotherTab));
+}
+
+#[test]
+fn grant_ids_are_stable_per_sign_in_and_reveal_nothing() {
+    let (a, _) = pending(10);
+    let (b, _) = pending(11);
+    assert_eq!(grant_id_for(&a), grant_id_for(&a));
+    assert_ne!(grant_id_for(&a), grant_id_for(&b));
+    assert!(!grant_id_for(&a).contains(&a.state.expose()[..8]));
+}
+
+#[test]
+fn inspector_steps_are_recorded_with_secrets_flagged() {
+    let mut s = Session::new("demo");
+    let (p, _) = pending(12);
+    let state = p.state.expose().to_string();
+    let fx = s.handle(
+        Event::CallbackReceived {
+            url: callback_url(&[("code", "C"), ("state", &state)]),
+            pending: Some(p),
+            expected_issuer: None,
+        },
+        T0,
+    );
+    let steps: Vec<_> = fx
+        .iter()
+        .filter_map(|e| {
+            if let Effect::Record(st) = e {
+                Some(st)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(steps.len(), 2, "callback parameters and the token request");
+}
+
+mod early_exchange {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `accept_callback` (what the first-load module asks) sends exactly what the session sends, and nothing when the
+        /// session sends nothing: whatever the callback carries, wherever it was tampered with.
+        #[test]
+        fn matches_what_a_signed_out_session_sends(
+            seed in 0u64..1_000,
+            code in "[A-Za-z0-9._~-]{0,40}",
+            state_kind in 0u8..4,
+            error in proptest::option::of("[a-z_]{1,20}"),
+            iss in proptest::option::of(prop_oneof![Just("http://127.0.0.1:5001".to_string()), "[a-z:/.]{0,20}"]),
+            expected in proptest::option::of(Just("http://127.0.0.1:5001".to_string())),
+            later_secs in prop_oneof![Just(0u64), Just(60), Just(3_600)],
+        ) {
+            let (p, _) = pending(seed);
+            let good = p.state.expose().to_string();
+            let mut pairs: Vec<(&str, String)> = Vec::new();
+            if !code.is_empty() {
+                pairs.push(("code", code.clone()));
+            }
+            match state_kind {
+                0 => pairs.push(("state", good.clone())),
+                1 => pairs.push(("state", format!("{good}x"))),
+                2 => {}
+                _ => {
+                    pairs.push(("state", good.clone()));
+                    pairs.push(("state", good.clone()));
+                }
+            }
+            if let Some(e) = &error {
+                pairs.push(("error", e.clone()));
+            }
+            if let Some(i) = &iss {
+                pairs.push(("iss", i.clone()));
+            }
+            let url = format!("{CB}?{}", form_encode(pairs.iter().map(|(k, v)| (*k, v.as_str()))));
+            let now = T0.plus_secs(later_secs);
+            let early = match accept_callback(&url, Some(&p), expected.as_deref(), now) {
+                CallbackVerdict::Exchange(x) => Some(x.request().form_body().expose().to_string()),
+                _ => None,
+            };
+            let mut s = Session::new("demo");
+            s.handle(Event::Restored { stored: None, discarded: None }, now);
+            let fx = s.handle(
+                Event::CallbackReceived { url, pending: Some(p), expected_issuer: expected },
+                now,
+            );
+            let sent = fx.iter().find_map(|e| match e {
+                Effect::PostToken { body, .. } => Some(body.expose().to_string()),
+                _ => None,
+            });
+            prop_assert_eq!(early, sent);
+        }
+    }
+}
+
+/// Issue 15: a failed refresh whose server answered the probe (classified `Cors`) looked like a
+/// CORS refusal and ended the session; on a flaky network one such failure proves nothing.
+#[test]
+fn a_blocked_or_unreadable_refresh_keeps_the_session_and_says_cors_only_when_it_repeats() {
+    let mut s = signed_in(3600, 604800);
+    let mut now = s.refresh_due_at().unwrap();
+    let fx = s.handle(Event::Tick, now);
+    let mut id = refresh_via_lock(&mut s, now, &fx);
+    for round in 1..=policy::CORS_SUSPECT_AFTER {
+        let fx = s.handle(
+            Event::TokenResponse {
+                id,
+                result: Err(ApiError::cors("http://127.0.0.1:5001")),
+            },
+            now,
+        );
+        assert!(s.is_signed_in(), "round {round}: the session survives");
+        assert!(!has(&fx, |e| matches!(e, Effect::ClearSession)));
+        let shown = s.problem().unwrap();
+        if round < policy::CORS_SUSPECT_AFTER {
+            assert_eq!(shown.kind, ErrorKind::Network, "round {round}");
+        } else {
+            assert_eq!(shown.kind, ErrorKind::Cors, "round {round}");
+        }
+        now = s.retry_at().unwrap();
+        let fx = s.handle(Event::Tick, now);
+        id = refresh_via_lock(&mut s, now, &fx);
+    }
+    // A different failure in between starts the count again.
+    s.handle(
+        Event::TokenResponse {
+            id,
+            result: Err(err(503, "", None)),
+        },
+        now,
+    );
+    now = s.retry_at().unwrap();
+    let fx = s.handle(Event::Tick, now);
+    id = refresh_via_lock(&mut s, now, &fx);
+    s.handle(
+        Event::TokenResponse {
+            id,
+            result: Err(ApiError::cors("http://127.0.0.1:5001")),
+        },
+        now,
+    );
+    assert_eq!(s.problem().unwrap().kind, ErrorKind::Network);
+    for error in [ApiError::bad_response(200, "not JSON"), err(404, "", None)] {
+        now = s.retry_at().unwrap();
+        let fx = s.handle(Event::Tick, now);
+        id = refresh_via_lock(&mut s, now, &fx);
+        s.handle(
+            Event::TokenResponse {
+                id,
+                result: Err(error),
+            },
+            now,
+        );
+        assert!(s.is_signed_in());
+    }
+}
+
+#[test]
+fn signing_out_fails_the_calls_that_wait_for_a_refresh() {
+    let mut s = signed_in(3600, 604800);
+    let now = T0.plus_secs(10);
+    let fx = s.handle(
+        Event::ApiUnauthorized {
+            call: 4,
+            generation: 0,
+            retried: false,
+            error: err(401, "", None),
+        },
+        now,
+    );
+    refresh_via_lock(&mut s, now, &fx);
+    let fx = s.handle(Event::SignOutRequested, now);
+    assert!(has(&fx, |e| matches!(e, Effect::FailCall(4, _))), "{fx:?}");
+    assert!(has(&fx, |e| matches!(e, Effect::ReleaseRefreshLock)));
+}
+
+#[test]
+fn a_401_with_adopted_tokens_while_the_lock_is_awaited_is_retried_when_it_comes() {
+    let mut s = signed_in(3600, 604800);
+    let grant = s.current().unwrap().grant_id.clone();
+    let now = T0.plus_secs(3300);
+    let fx = s.handle(Event::Tick, now);
+    assert!(has(&fx, |e| matches!(e, Effect::AcquireRefreshLock { .. })));
+    s.handle(
+        Event::FromOtherTab(Broadcast::Tokens(StoredSession {
+            grant_id: grant,
+            generation: 1,
+            tokens: tokens(now, 3600, Some(("RT1", 604800))),
+        })),
+        now,
+    );
+    // A call made with the adopted tokens gets a 401 before the lock comes.
+    let fx = s.handle(
+        Event::ApiUnauthorized {
+            call: 9,
+            generation: 1,
+            retried: false,
+            error: err(401, "", None),
+        },
+        now,
+    );
+    assert!(fx.is_empty(), "{fx:?}");
+    let fx = s.handle(Event::RefreshLockGranted, now);
+    assert!(post_id(&fx).is_none());
+    assert!(has(&fx, |e| matches!(e, Effect::RetryCall(9))), "{fx:?}");
+}
+
+#[test]
+fn a_spurious_lock_grant_while_refreshing_keeps_the_lock() {
+    let mut s = signed_in(3600, 604800);
+    let fx = s.handle(Event::RefreshRequested, T0);
+    refresh_via_lock(&mut s, T0, &fx);
+    let fx = s.handle(Event::RefreshLockGranted, T0);
+    assert!(fx.is_empty(), "{fx:?}");
+}
