@@ -27,6 +27,8 @@ mod setup;
 mod summary;
 mod supervise;
 mod test;
+#[cfg(test)]
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
