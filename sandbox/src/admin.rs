@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
+use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,11 +18,18 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::body::{BodyError, read_body};
+use crate::errors::{AdminError, AppError};
 use crate::faults::Fault;
-use crate::server::{AppState, BodyError, read_body};
+use crate::state::AppState;
 
-fn admin_error(status: StatusCode, error: &str, message: &str) -> Response {
-    (status, Json(json!({ "error": error, "message": message }))).into_response()
+/// The admin API's path prefix.
+pub const ADMIN_PREFIX: &str = "/__sandbox";
+
+/// Whether `path` is the admin API's. Every layer lets these through untouched (not logged, not
+/// faulted, no CORS), so a test inspecting the sandbox does not change what it inspects.
+pub fn is_admin_path(path: &str) -> bool {
+    path == ADMIN_PREFIX || path.starts_with("/__sandbox/")
 }
 
 /// Only loopback peers may use the admin API, whatever address the sandbox listens on.
@@ -32,24 +39,25 @@ pub async fn guard(request: Request, next: Next) -> Response {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     if !peer.is_some_and(|ip| ip.is_loopback()) {
-        return admin_error(
+        return AdminError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "The admin API answers loopback clients only",
-        );
+        )
+        .into_response();
     }
     next.run(request).await
 }
 
 /// Reads an optional JSON body: empty means `T::default()`.
-async fn json_body<T: DeserializeOwned + Default>(body: Body) -> Result<T, Response> {
+async fn json_body<T: DeserializeOwned + Default>(body: Body) -> Result<T, AdminError> {
     let bytes = read_body(body).await.map_err(|e| match e {
-        BodyError::TooLarge => admin_error(
+        BodyError::TooLarge => AdminError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             "Request body is too large",
         ),
-        BodyError::Unreadable => admin_error(
+        BodyError::Unreadable => AdminError::new(
             StatusCode::BAD_REQUEST,
             "bad_request",
             "Request body could not be read",
@@ -59,10 +67,11 @@ async fn json_body<T: DeserializeOwned + Default>(body: Body) -> Result<T, Respo
         return Ok(T::default());
     }
     serde_json::from_slice(&bytes)
-        .map_err(|e| admin_error(StatusCode::BAD_REQUEST, "invalid_json", &e.to_string()))
+        .map_err(|e| AdminError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))
 }
 
-pub fn router() -> Router<AppState> {
+/// The admin routes, behind the loopback guard.
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/__sandbox", get(index))
         .route("/__sandbox/", get(index))
@@ -79,6 +88,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/__sandbox/revoke-grants", post(revoke_grants))
         .route("/__sandbox/reset", post(reset))
+        .route_layer(from_fn(guard))
 }
 
 async fn index(State(state): State<AppState>) -> Response {
@@ -125,23 +135,14 @@ async fn list_faults(State(state): State<AppState>) -> Response {
     Json(state.faults().list()).into_response()
 }
 
-async fn add_fault(State(state): State<AppState>, body: Body) -> Response {
-    let fault: Option<Fault> = match json_body(body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let Some(fault) = fault else {
-        return admin_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_fault",
-            "A fault needs at least a target",
-        );
-    };
-    if let Err(message) = fault.validate() {
-        return admin_error(StatusCode::BAD_REQUEST, "invalid_fault", &message);
-    }
+async fn add_fault(State(state): State<AppState>, body: Body) -> Result<Response, AppError> {
+    let invalid =
+        |message: String| AdminError::new(StatusCode::BAD_REQUEST, "invalid_fault", message);
+    let fault: Option<Fault> = json_body(body).await?;
+    let fault = fault.ok_or_else(|| invalid("A fault needs at least a target".into()))?;
+    fault.validate().map_err(invalid)?;
     state.faults().push(fault);
-    StatusCode::NO_CONTENT.into_response()
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn clear_faults(State(state): State<AppState>) -> Response {
@@ -167,24 +168,22 @@ struct Advance {
     advance_ms: u64,
 }
 
-async fn advance_clock(State(state): State<AppState>, body: Body) -> Response {
-    let advance: Advance = match json_body(body).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn advance_clock(State(state): State<AppState>, body: Body) -> Result<Response, AppError> {
+    let advance: Advance = json_body(body).await?;
     let ms = advance
         .advance_secs
         .saturating_mul(1000)
         .saturating_add(advance.advance_ms);
     if ms == 0 {
-        return admin_error(
+        return Err(AdminError::new(
             StatusCode::BAD_REQUEST,
             "invalid_clock",
             "Give advance_secs or advance_ms (> 0)",
-        );
+        )
+        .into());
     }
     state.clock.advance_ms(ms);
-    clock_json(&state)
+    Ok(clock_json(&state))
 }
 
 async fn expire_access_tokens(State(state): State<AppState>) -> Response {
@@ -200,31 +199,42 @@ struct RevokeGrants {
     grant_id: Option<String>,
 }
 
-async fn revoke_grants(State(state): State<AppState>, body: Body) -> Response {
-    let request: RevokeGrants = match json_body(body).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let id = match request.grant_id.as_deref() {
-        None => None,
-        Some(label) => match label.strip_prefix('g').and_then(|n| n.parse::<u64>().ok()) {
-            Some(n) => Some(n),
-            None => {
-                return admin_error(
+async fn revoke_grants(State(state): State<AppState>, body: Body) -> Result<Response, AppError> {
+    let request: RevokeGrants = json_body(body).await?;
+    let id = request
+        .grant_id
+        .as_deref()
+        .map(|label| {
+            let n = label.strip_prefix('g').and_then(|n| n.parse::<u64>().ok());
+            n.ok_or_else(|| {
+                AdminError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant_id",
                     "grant_id looks like \"g1\"",
-                );
-            }
-        },
-    };
-    match state.store().admin_revoke(id) {
-        Some(revoked) => Json(json!({ "revoked": revoked })).into_response(),
-        None => admin_error(StatusCode::NOT_FOUND, "unknown_grant", "No such grant"),
-    }
+                )
+            })
+        })
+        .transpose()?;
+    let revoked = state
+        .store()
+        .admin_revoke(id)
+        .ok_or_else(|| AdminError::new(StatusCode::NOT_FOUND, "unknown_grant", "No such grant"))?;
+    Ok(Json(json!({ "revoked": revoked })).into_response())
 }
 
 async fn reset(State(state): State<AppState>) -> Response {
     state.reset();
     StatusCode::NO_CONTENT.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_paths() {
+        assert!(is_admin_path("/__sandbox"));
+        assert!(is_admin_path("/__sandbox/state"));
+        assert!(!is_admin_path("/__sandboxx"));
+    }
 }

@@ -1,4 +1,5 @@
-//! The command line of the `sandbox` binary, parsed with clap into a [`SandboxConfig`].
+//! The command line of the `sandbox` binary, parsed with clap into a [`SandboxConfig`], and the
+//! banner the binary prints once it listens.
 //!
 //! Flag names are part of the project's contract (`--listen`, `--client`, `--access-ttl`, ...):
 //! the README, xtask and CI call them as written.
@@ -189,6 +190,59 @@ pub fn parse_rate_limits(spec: &str) -> Result<RateLimits, String> {
     Ok(limits)
 }
 
+/// What the binary prints on start.
+pub fn banner(config: &SandboxConfig, base_url: &str) -> String {
+    let mut out = format!("RingCentral sandbox listening on {base_url}\n");
+    for c in &config.clients {
+        out.push_str(&format!(
+            "  client {} -> {}  ({})\n",
+            c.client_id,
+            c.redirect_uris.join(", "),
+            if c.permissions.is_empty() {
+                "no permissions".to_owned()
+            } else {
+                c.permissions.join(", ")
+            }
+        ));
+    }
+    let mut users = config.users.iter();
+    if let Some(first) = users.next() {
+        let others: Vec<String> = users
+            .map(|u| format!("{} / {}", u.email, u.password))
+            .collect();
+        out.push_str(&format!(
+            "  sign in as {} / {}",
+            first.email, first.password
+        ));
+        if !others.is_empty() {
+            out.push_str(&format!("   (also {})", others.join(", ")));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "  CORS origins: {}\n",
+        config.allowed_origins.join(", ")
+    ));
+    match &config.rate_limits {
+        Some(r) => out.push_str(&format!(
+            "  rate limits per user per minute: light {}, heavy {}, auth {}{}\n",
+            r.light,
+            r.heavy,
+            r.auth,
+            if config.expose_rate_limit_headers {
+                " (headers exposed to JS)"
+            } else {
+                ""
+            }
+        )),
+        None => out.push_str("  rate limits: off\n"),
+    }
+    out.push_str(&format!(
+        "  admin API: {base_url}/__sandbox/ (see sandbox/README.md)\n"
+    ));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,5 +335,16 @@ mod tests {
         assert!(parse(&["--allow-origin", "http://a:1/"]).is_err());
         assert!(parse(&["--rate-limit", "medium=3"]).is_err());
         assert!(parse(&["--no-default-client"]).unwrap().clients.is_empty());
+    }
+
+    #[test]
+    fn banner_names_clients_users_and_admin() {
+        let b = banner(&SandboxConfig::default(), "http://127.0.0.1:5001");
+        assert!(b.starts_with("RingCentral sandbox listening on http://127.0.0.1:5001\n"));
+        assert!(b.contains(
+            "  client rc-pkce-demo -> http://localhost:5000/oauth2callback  (ReadAccounts, ReadCallLog)"
+        ));
+        assert!(b.contains("sign in as demo@example.com / demo-password   (also second@example.com / second-password)"));
+        assert!(b.contains("admin API: http://127.0.0.1:5001/__sandbox/"));
     }
 }

@@ -168,6 +168,32 @@ pub fn origin_of(url: &str) -> Option<&str> {
     Some(&url[..scheme_end + authority_len])
 }
 
+/// Checks a whole configuration, so that a mistake fails `spawn` rather than some later request.
+pub(crate) fn validate(config: &SandboxConfig) -> Result<(), String> {
+    let mut ids = std::collections::HashSet::new();
+    for client in &config.clients {
+        if client.client_id.is_empty() {
+            return Err("a client has an empty client_id".into());
+        }
+        if !ids.insert(client.client_id.as_str()) {
+            return Err(format!("client {} is registered twice", client.client_id));
+        }
+        if client.redirect_uris.is_empty() {
+            return Err(format!("client {} has no redirect URI", client.client_id));
+        }
+        for uri in &client.redirect_uris {
+            validate_redirect_uri(uri)?;
+        }
+    }
+    for origin in &config.allowed_origins {
+        validate_origin(origin)?;
+    }
+    if config.access_ttl_secs == 0 || config.refresh_ttl_secs == 0 || config.code_ttl_secs == 0 {
+        return Err("token and code lifetimes must be at least 1 second".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +239,23 @@ mod tests {
         );
         assert_eq!(origin_of("https://a.example?x"), Some("https://a.example"));
         assert_eq!(origin_of("nope"), None);
+    }
+
+    #[test]
+    fn config_validation() {
+        assert!(validate(&SandboxConfig::default()).is_ok());
+        let mut c = SandboxConfig::default();
+        c.clients.push(ClientRegistration::demo());
+        assert!(validate(&c).is_err());
+        let c = SandboxConfig {
+            allowed_origins: vec!["http://x/".into()],
+            ..SandboxConfig::default()
+        };
+        assert!(validate(&c).is_err());
+        let c = SandboxConfig {
+            code_ttl_secs: 0,
+            ..SandboxConfig::default()
+        };
+        assert!(validate(&c).is_err());
     }
 }

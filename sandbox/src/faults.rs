@@ -3,18 +3,15 @@
 //! Faults are set through `POST /__sandbox/faults` and consumed in order by matching non-preflight
 //! requests, so a test can script "the next token call is a 503, the one after a 429" without
 //! restarting anything. A fault with a status answers in RingCentral's error shape for that
-//! endpoint; a fault without one only adds latency.
+//! endpoint; a fault without one only adds latency. This is the queue and its rules; the layer
+//! that applies them is `middleware::faults`, so the shared state can hold the queue without
+//! depending on the layer.
 
-use std::time::Duration;
-
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::errors::{ApiError, OAuthError, annotate};
-use crate::server::{AppState, is_admin_path};
+use crate::errors::{ApiError, OAuthError};
 
 /// Longest latency a fault may add, so a mistaken fault cannot hang a test run.
 pub const MAX_DELAY_MS: u64 = 60_000;
@@ -145,7 +142,7 @@ pub fn fault_response(endpoint: Target, status: u16, retry_after_secs: Option<u6
     let oauth = matches!(endpoint, Target::Token | Target::Revoke | Target::Authorize);
     let mut response = if status == StatusCode::TOO_MANY_REQUESTS {
         // Rate limiting happens in RingCentral's gateway, before OAuth: same shape everywhere.
-        ApiError::rate_limited(None).into_response()
+        ApiError::rate_limited().into_response()
     } else if oauth {
         let (error, code, text) = match status.as_u16() {
             401 => ("invalid_client", "OAU-153", "Invalid client"),
@@ -175,29 +172,6 @@ pub fn fault_response(endpoint: Target, status: u16, retry_after_secs: Option<u6
             .headers_mut()
             .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
     }
-    response
-}
-
-/// Applies the first matching queued fault to a request.
-pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    if request.method() == Method::OPTIONS || is_admin_path(path) {
-        return next.run(request).await;
-    }
-    let Some(endpoint) = classify(path) else {
-        return next.run(request).await;
-    };
-    let Some(fault) = state.faults().take(endpoint) else {
-        return next.run(request).await;
-    };
-    if fault.delay_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
-    }
-    let mut response = match fault.status {
-        Some(status) => fault_response(endpoint, status, fault.retry_after_secs),
-        None => next.run(request).await,
-    };
-    annotate(&mut response, |info| info.fault = true);
     response
 }
 

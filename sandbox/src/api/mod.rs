@@ -4,29 +4,39 @@
 //! (OAU-149 unknown, OAU-128 expired, OAU-213 revoked or superseded), the user's rate-limit group,
 //! then the client's permission (403 CMN-401). `~` and the user's own ids address the resources.
 
-#![allow(
-    clippy::result_large_err,
-    reason = "handlers return a finished Response early; boxing it would only add noise"
-)]
-
 pub mod calllog;
 pub mod resources;
 
-use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
 use serde_json::Value;
 
-use crate::errors::{ApiError, annotate, grant_label};
+use crate::errors::{ApiError, AppError, annotate, grant_label};
 use crate::form::Params;
 use crate::pkce::hash_secret;
 use crate::ratelimit::{Decision, Group};
 use crate::seed::User;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::AccessFailure;
+
+/// The REST endpoints.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/restapi/v1.0/account/{account_id}", get(account))
+        .route(
+            "/restapi/v1.0/account/{account_id}/extension/{extension_id}",
+            get(extension),
+        )
+        .route(
+            "/restapi/v1.0/account/{account_id}/extension/{extension_id}/call-log",
+            get(call_log),
+        )
+}
 
 /// A request that passed authentication, rate limiting and the permission check.
 struct Caller {
@@ -35,21 +45,25 @@ struct Caller {
     rate: Option<Decision>,
 }
 
+impl Caller {
+    /// An error found after authentication: it names the grant in the log and carries the
+    /// rate-limit headers, like a success would.
+    fn error(&self, err: ApiError) -> ApiError {
+        err.with_grant(self.grant_id).with_rate(self.rate)
+    }
+}
+
 /// Checks the bearer token, counts the call in `group`, and requires `permission`.
 fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     group: Group,
     permission: &str,
-) -> Result<Caller, Response> {
-    let Some(header) = headers.get(AUTHORIZATION) else {
-        return Err(
-            ApiError::unauthorized("AGW-401", "Authorization header is not specified")
-                .into_response(),
-        );
-    };
-    let invalid_header =
-        || ApiError::unauthorized("AGW-402", "Invalid Authorization header").into_response();
+) -> Result<Caller, ApiError> {
+    let header = headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthorized("AGW-401", "Authorization header is not specified")
+    })?;
+    let invalid_header = || ApiError::unauthorized("AGW-402", "Invalid Authorization header");
     let value = header.to_str().map_err(|_| invalid_header())?;
     let mut parts = value.splitn(2, ' ');
     let scheme = parts.next().unwrap_or_default();
@@ -59,17 +73,14 @@ fn authenticate(
     }
     let now = state.clock.now_ms();
     let access = state.store().check_access(&hash_secret(token), now);
-    let ctx = access.map_err(|failure| {
-        let err = match failure {
-            AccessFailure::Unknown => ApiError::unauthorized("OAU-149", "Invalid token"),
-            AccessFailure::Expired(g) => {
-                ApiError::unauthorized("OAU-128", "Access token expired").with_grant(g)
-            }
-            AccessFailure::Revoked(g) => {
-                ApiError::unauthorized("OAU-213", "Token not found").with_grant(g)
-            }
-        };
-        err.into_response()
+    let ctx = access.map_err(|failure| match failure {
+        AccessFailure::Unknown => ApiError::unauthorized("OAU-149", "Invalid token"),
+        AccessFailure::Expired(g) => {
+            ApiError::unauthorized("OAU-128", "Access token expired").with_grant(g)
+        }
+        AccessFailure::Revoked(g) => {
+            ApiError::unauthorized("OAU-213", "Token not found").with_grant(g)
+        }
     })?;
     let user = state.config.users.get(ctx.user_index);
     let rate = match (&state.config.rate_limits, user) {
@@ -78,42 +89,35 @@ fn authenticate(
                 .rate()
                 .check(limits, &user.email.to_ascii_lowercase(), group, now);
             if decision.retry_after_secs.is_some() {
-                let mut response = ApiError::rate_limited(None)
+                // The decision's headers carry Retry-After.
+                return Err(ApiError::rate_limited()
                     .with_grant(ctx.grant_id)
-                    .into_response();
-                decision.apply(response.headers_mut());
-                return Err(response);
+                    .with_rate(Some(decision)));
             }
             Some(decision)
         }
         _ => None,
     };
+    let caller = Caller {
+        grant_id: ctx.grant_id,
+        user_index: ctx.user_index,
+        rate,
+    };
     let allowed = state
         .client(&ctx.client_id)
         .is_some_and(|c| c.permissions.iter().any(|p| p == permission));
     if !allowed {
-        let mut response = ApiError::missing_permission(permission)
-            .with_grant(ctx.grant_id)
-            .into_response();
-        if let Some(d) = rate {
-            d.apply(response.headers_mut());
-        }
-        return Err(response);
+        return Err(caller.error(ApiError::missing_permission(permission)));
     }
-    Ok(Caller {
-        grant_id: ctx.grant_id,
-        user_index: ctx.user_index,
-        rate,
-    })
+    Ok(caller)
 }
 
 fn respond(caller: &Caller, body: Value) -> Response {
     let mut response = (StatusCode::OK, Json(body)).into_response();
     // Personal data: a browser must not keep it in its HTTP cache.
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(d) = caller.rate {
         d.apply(response.headers_mut());
     }
@@ -123,7 +127,7 @@ fn respond(caller: &Caller, body: Value) -> Response {
     response
 }
 
-fn not_found(caller: &Caller, name: &str, value: &str) -> Response {
+fn not_found(caller: &Caller, name: &str, value: &str) -> ApiError {
     let mut err = ApiError::simple(
         StatusCode::NOT_FOUND,
         "CMN-102",
@@ -131,11 +135,7 @@ fn not_found(caller: &Caller, name: &str, value: &str) -> Response {
     );
     err.item.insert("parameterName".into(), Value::from(name));
     err.item.insert("parameterValue".into(), Value::from(value));
-    let mut response = err.with_grant(caller.grant_id).into_response();
-    if let Some(d) = caller.rate {
-        d.apply(response.headers_mut());
-    }
-    response
+    caller.error(err)
 }
 
 /// Resolves `~`/own ids for the caller; `Err` is the 404 to send.
@@ -144,10 +144,12 @@ fn resolve<'a>(
     caller: &Caller,
     account: &str,
     extension: Option<&str>,
-) -> Result<&'a User, Response> {
-    let Some(user) = state.config.users.get(caller.user_index) else {
-        return Err(not_found(caller, "accountId", account));
-    };
+) -> Result<&'a User, ApiError> {
+    let user = state
+        .config
+        .users
+        .get(caller.user_index)
+        .ok_or_else(|| not_found(caller, "accountId", account))?;
     if account != "~" && account != user.account.id.to_string() {
         return Err(not_found(caller, "accountId", account));
     }
@@ -160,8 +162,9 @@ fn resolve<'a>(
     Ok(user)
 }
 
-fn bad_path() -> Response {
-    ApiError::simple(StatusCode::BAD_REQUEST, "CMN-101", "Invalid path parameter").into_response()
+/// A path that matched a route but whose parameters could not be extracted.
+fn bad_path(_: PathRejection) -> ApiError {
+    ApiError::simple(StatusCode::BAD_REQUEST, "CMN-101", "Invalid path parameter")
 }
 
 /// `GET /restapi/v1.0/account/{accountId}` (Light, ReadAccounts).
@@ -169,18 +172,14 @@ pub async fn account(
     State(state): State<AppState>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
-) -> Response {
-    let caller = match authenticate(&state, &headers, Group::Light, "ReadAccounts") {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let Ok(Path(account_id)) = path else {
-        return bad_path();
-    };
-    match resolve(&state, &caller, &account_id, None) {
-        Ok(user) => respond(&caller, resources::account_json(&state.base_url, user)),
-        Err(r) => r,
-    }
+) -> Result<Response, AppError> {
+    let caller = authenticate(&state, &headers, Group::Light, "ReadAccounts")?;
+    let Path(account_id) = path.map_err(bad_path)?;
+    let user = resolve(&state, &caller, &account_id, None)?;
+    Ok(respond(
+        &caller,
+        resources::account_json(&state.base_url, user),
+    ))
 }
 
 /// `GET /restapi/v1.0/account/{accountId}/extension/{extensionId}` (Light, ReadAccounts).
@@ -188,18 +187,14 @@ pub async fn extension(
     State(state): State<AppState>,
     headers: HeaderMap,
     path: Result<Path<(String, String)>, PathRejection>,
-) -> Response {
-    let caller = match authenticate(&state, &headers, Group::Light, "ReadAccounts") {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let Ok(Path((account_id, extension_id))) = path else {
-        return bad_path();
-    };
-    match resolve(&state, &caller, &account_id, Some(&extension_id)) {
-        Ok(user) => respond(&caller, resources::extension_json(&state.base_url, user)),
-        Err(r) => r,
-    }
+) -> Result<Response, AppError> {
+    let caller = authenticate(&state, &headers, Group::Light, "ReadAccounts")?;
+    let Path((account_id, extension_id)) = path.map_err(bad_path)?;
+    let user = resolve(&state, &caller, &account_id, Some(&extension_id))?;
+    Ok(respond(
+        &caller,
+        resources::extension_json(&state.base_url, user),
+    ))
 }
 
 /// `GET /restapi/v1.0/account/{accountId}/extension/{extensionId}/call-log` (Heavy, ReadCallLog).
@@ -208,30 +203,13 @@ pub async fn call_log(
     headers: HeaderMap,
     uri: Uri,
     path: Result<Path<(String, String)>, PathRejection>,
-) -> Response {
-    let caller = match authenticate(&state, &headers, Group::Heavy, "ReadCallLog") {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let Ok(Path((account_id, extension_id))) = path else {
-        return bad_path();
-    };
-    let user = match resolve(&state, &caller, &account_id, Some(&extension_id)) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+) -> Result<Response, AppError> {
+    let caller = authenticate(&state, &headers, Group::Heavy, "ReadCallLog")?;
+    let Path((account_id, extension_id)) = path.map_err(bad_path)?;
+    let user = resolve(&state, &caller, &account_id, Some(&extension_id))?;
     let params = Params::from_query(uri.query().unwrap_or_default());
     let now = i64::try_from(state.clock.now_ms()).unwrap_or(i64::MAX);
-    let query = match calllog::parse_query(&params, now) {
-        Ok(q) => q,
-        Err(err) => {
-            let mut response = err.with_grant(caller.grant_id).into_response();
-            if let Some(d) = caller.rate {
-                d.apply(response.headers_mut());
-            }
-            return response;
-        }
-    };
+    let query = calllog::parse_query(&params, now).map_err(|e| caller.error(e))?;
     let records = state
         .call_logs
         .get(caller.user_index)
@@ -242,5 +220,8 @@ pub async fn call_log(
         "{}/call-log",
         resources::extension_uri(&state.base_url, user)
     );
-    respond(&caller, calllog::page_json(&page, &query, &base, &params))
+    Ok(respond(
+        &caller,
+        calllog::page_json(&page, &query, &base, &params),
+    ))
 }

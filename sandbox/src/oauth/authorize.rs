@@ -5,24 +5,243 @@
 //! `error_description`, `state` and `iss` (RFC 9207). PKCE with S256 is mandatory: a missing
 //! challenge or `plain` is refused (RFC 9700 §2.1.1 allows a server to insist). `scope` is ignored,
 //! as at RingCentral: permissions come from the client's registration.
+//!
+//! [`validate`] is the only place the request's parameters are checked, and [`Refusal::into_error`]
+//! the only place a refusal becomes an answer, so the order of the checks and the answer to each
+//! can be read in one go.
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::ACCEPT;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
-use crate::config::origin_of;
-use crate::errors::{OAuthError, annotate};
+use super::request::read_form;
+use crate::config::{ClientRegistration, origin_of};
+use crate::errors::{AppError, ErrorPage, ErrorRedirect, OAuthError, annotate};
 use crate::form::Params;
-use crate::oauth::{read_form, redirect, redirect_location};
 use crate::page::{self, SignIn};
 use crate::pkce::{hash_secret, is_valid_pkce_string, random_token};
-use crate::server::AppState;
+use crate::redirect::{redirect, redirect_location};
+use crate::state::AppState;
 use crate::store::PendingAuth;
 
 /// How long a shown sign-in page stays usable (virtual time).
 pub const PENDING_TTL_SECS: u64 = 600;
+
+/// Parameters that may not be sent twice once the redirect URI is trusted (`state` is checked on
+/// its own, because a duplicated `state` cannot be echoed).
+const SINGLE: [&str; 5] = [
+    "response_type",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "scope",
+];
+
+/// Why an authorize request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal<'a> {
+    /// `client_id` or `redirect_uri` is wrong, so there is nowhere trustworthy to send the error:
+    /// it is shown instead.
+    Shown(BadClient),
+    /// Anything else, found once the redirect URI is known to be registered: sent back to it.
+    Returned {
+        redirect_uri: &'a str,
+        /// The client's `state`; `None` when absent or when it was itself the problem.
+        state: Option<&'a str>,
+        why: BadRequest,
+    },
+}
+
+/// What is wrong with `client_id` or `redirect_uri`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadClient {
+    DuplicatedClientId,
+    MissingClientId,
+    /// Not a registered client (the value, shortened for display).
+    UnknownClientId(String),
+    DuplicatedRedirectUri,
+    MissingRedirectUri,
+    /// Not registered for this client (the value, shortened for display).
+    UnregisteredRedirectUri(String),
+}
+
+/// What is wrong with the rest of the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadRequest {
+    /// `state` or one of [`SINGLE`] sent more than once.
+    Duplicated(String),
+    MissingResponseType,
+    /// `response_type` other than `code`.
+    UnsupportedResponseType,
+    MissingCodeChallenge,
+    MissingCodeChallengeMethod,
+    PlainCodeChallengeMethod,
+    /// `code_challenge_method` other than `S256` or `plain`.
+    UnsupportedCodeChallengeMethod,
+    /// `code_challenge` not 43 to 128 unreserved characters.
+    MalformedCodeChallenge,
+    /// `prompt=none`.
+    LoginRequired,
+}
+
+/// An authorize request that passed [`validate`].
+#[derive(Debug)]
+pub struct Valid<'a> {
+    pub client: &'a ClientRegistration,
+    pub redirect_uri: &'a str,
+    pub state: Option<&'a str>,
+    pub challenge: &'a str,
+}
+
+/// Checks an authorize request's parameters, in the order that decides which error wins.
+pub fn validate<'a>(app: &'a AppState, params: &'a Params) -> Result<Valid<'a>, Refusal<'a>> {
+    use BadClient::*;
+    use BadRequest::*;
+    let shown = Refusal::Shown;
+    let client_id = params
+        .get("client_id")
+        .map_err(|_| shown(DuplicatedClientId))?
+        .ok_or_else(|| shown(MissingClientId))?;
+    let client = app
+        .client(client_id)
+        .ok_or_else(|| shown(UnknownClientId(shorten(client_id))))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .map_err(|_| shown(DuplicatedRedirectUri))?
+        .ok_or_else(|| shown(MissingRedirectUri))?;
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return Err(shown(UnregisteredRedirectUri(shorten(redirect_uri))));
+    }
+
+    // From here on the redirect URI is trusted: errors go back to the client.
+    let state = params.get("state").map_err(|dup| Refusal::Returned {
+        redirect_uri,
+        state: None,
+        why: Duplicated(dup.0),
+    })?;
+    let returned = |why| Refusal::Returned {
+        redirect_uri,
+        state,
+        why,
+    };
+    if let Some(dup) = params.first_duplicate(&SINGLE) {
+        return Err(returned(Duplicated(dup.0)));
+    }
+    let get = |name| params.get(name).ok().flatten();
+    match get("response_type") {
+        None => return Err(returned(MissingResponseType)),
+        Some("code") => {}
+        Some(_) => return Err(returned(UnsupportedResponseType)),
+    }
+    let challenge = get("code_challenge").ok_or_else(|| returned(MissingCodeChallenge))?;
+    match get("code_challenge_method") {
+        Some("S256") => {}
+        None => return Err(returned(MissingCodeChallengeMethod)),
+        Some("plain") => return Err(returned(PlainCodeChallengeMethod)),
+        Some(_) => return Err(returned(UnsupportedCodeChallengeMethod)),
+    }
+    if !is_valid_pkce_string(challenge) {
+        return Err(returned(MalformedCodeChallenge));
+    }
+    if get("prompt") == Some("none") {
+        // The sandbox keeps no browser session, so silent sign-in can never succeed.
+        return Err(returned(LoginRequired));
+    }
+    Ok(Valid {
+        client,
+        redirect_uri,
+        state,
+        challenge,
+    })
+}
+
+impl Refusal<'_> {
+    /// The answer to a refusal: the error page (HTML when `html`) or a 302 back to the client.
+    pub fn into_error(self, html: bool, iss: &str) -> AppError {
+        match self {
+            Self::Shown(bad) => {
+                let invalid_request = |code, text: String| {
+                    OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", code, text)
+                };
+                let error = match bad {
+                    BadClient::DuplicatedClientId => OAuthError::duplicated("client_id"),
+                    BadClient::MissingClientId => {
+                        invalid_request("OAU-123", "Parameter [client_id] is missing".into())
+                    }
+                    BadClient::UnknownClientId(id) => OAuthError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_client",
+                        "OAU-153",
+                        format!("Invalid client: [{id}] is not a registered client_id"),
+                    ),
+                    BadClient::DuplicatedRedirectUri => OAuthError::duplicated("redirect_uri"),
+                    BadClient::MissingRedirectUri => {
+                        invalid_request("OAU-113", "Parameter [redirect_uri] is missing".into())
+                    }
+                    BadClient::UnregisteredRedirectUri(uri) => invalid_request(
+                        "OAU-109",
+                        format!(
+                            "Redirect URIs do not match: [{uri}] is not registered for this client"
+                        ),
+                    ),
+                };
+                ErrorPage { error, html }.into()
+            }
+            Self::Returned {
+                redirect_uri,
+                state,
+                why,
+            } => {
+                let (error, description) = match why {
+                    BadRequest::Duplicated(name) => {
+                        ("invalid_request", format!("Duplicated parameter [{name}]"))
+                    }
+                    BadRequest::MissingResponseType => (
+                        "invalid_request",
+                        "Parameter [response_type] is missing".into(),
+                    ),
+                    BadRequest::UnsupportedResponseType => (
+                        "unsupported_response_type",
+                        "Only response_type=code is supported".into(),
+                    ),
+                    BadRequest::MissingCodeChallenge => (
+                        "invalid_request",
+                        "PKCE is required: parameter [code_challenge] is missing".into(),
+                    ),
+                    BadRequest::MissingCodeChallengeMethod => (
+                        "invalid_request",
+                        "Parameter [code_challenge_method] is missing: only S256 is accepted"
+                            .into(),
+                    ),
+                    BadRequest::PlainCodeChallengeMethod => (
+                        "invalid_request",
+                        "code_challenge_method=plain is not allowed: use S256".into(),
+                    ),
+                    BadRequest::UnsupportedCodeChallengeMethod => (
+                        "invalid_request",
+                        "Unsupported code_challenge_method: only S256 is accepted".into(),
+                    ),
+                    BadRequest::MalformedCodeChallenge => (
+                        "invalid_request",
+                        "Parameter [code_challenge] must be 43 to 128 unreserved characters".into(),
+                    ),
+                    BadRequest::LoginRequired => ("login_required", "The user must sign in".into()),
+                };
+                ErrorRedirect {
+                    status: StatusCode::FOUND,
+                    redirect_uri: redirect_uri.to_owned(),
+                    state: state.map(str::to_owned),
+                    iss: iss.to_owned(),
+                    error,
+                    description,
+                }
+                .into()
+            }
+        }
+    }
+}
 
 /// Echoed values are cut short so an error page cannot be made arbitrarily long.
 fn shorten(value: &str) -> String {
@@ -37,243 +256,80 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("text/html"))
 }
 
-/// An error shown instead of redirecting: an HTML page for browsers, OAuth JSON otherwise.
-fn error_page(headers: &HeaderMap, err: OAuthError) -> Response {
-    if !wants_html(headers) {
-        return err.into_response();
-    }
-    let mut response = page::error(err.status, err.error, &err.description);
-    annotate(&mut response, |info| {
-        info.error = Some(err.error.to_owned());
-        info.error_code = Some(err.code.to_owned());
-    });
-    response
-}
-
-/// An error sent back to the client's redirect URI.
-fn error_redirect(
-    state: &AppState,
+/// The sign-in + consent page for `client`, posting back with `txn`.
+fn sign_in(
+    client: &ClientRegistration,
     redirect_uri: &str,
-    client_state: Option<&str>,
-    error: &str,
-    description: &str,
+    txn: &str,
+    message: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let mut params = vec![("error", error), ("error_description", description)];
-    if let Some(s) = client_state {
-        params.push(("state", s));
-    }
-    params.push(("iss", state.base_url.as_str()));
-    let mut response = redirect(status, &redirect_location(redirect_uri, &params));
-    annotate(&mut response, |info| info.error = Some(error.to_owned()));
-    response
+    let view = SignIn {
+        client_name: &client.name,
+        permissions: &client.permissions,
+        redirect_origin: origin_of(redirect_uri).unwrap_or(redirect_uri),
+        txn,
+        message,
+    };
+    page::sign_in(&view, status)
 }
 
 /// Validates the authorize request and shows the sign-in page.
-pub async fn show(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, AppError> {
     let params = Params::from_query(uri.query().unwrap_or_default());
-    let bad = |code, text: String| {
-        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", code, text)
-    };
-
-    let client_id = match params.get("client_id") {
-        Err(dup) => {
-            return error_page(
-                &headers,
-                bad("OAU-111", format!("Duplicated parameter [{}]", dup.0)),
-            );
-        }
-        Ok(None) => {
-            return error_page(
-                &headers,
-                bad("OAU-123", "Parameter [client_id] is missing".into()),
-            );
-        }
-        Ok(Some(c)) => c,
-    };
-    let Some(client) = state.client(client_id) else {
-        let err = OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_client",
-            "OAU-153",
-            format!(
-                "Invalid client: [{}] is not a registered client_id",
-                shorten(client_id)
-            ),
-        );
-        return error_page(&headers, err);
-    };
-    let redirect_uri = match params.get("redirect_uri") {
-        Err(dup) => {
-            return error_page(
-                &headers,
-                bad("OAU-111", format!("Duplicated parameter [{}]", dup.0)),
-            );
-        }
-        Ok(None) => {
-            return error_page(
-                &headers,
-                bad("OAU-113", "Parameter [redirect_uri] is missing".into()),
-            );
-        }
-        Ok(Some(r)) => r,
-    };
-    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
-        return error_page(
-            &headers,
-            bad(
-                "OAU-109",
-                format!(
-                    "Redirect URIs do not match: [{}] is not registered for this client",
-                    shorten(redirect_uri)
-                ),
-            ),
-        );
-    }
-
-    // From here on the redirect URI is trusted: errors go back to the client.
-    let client_state = match params.get("state") {
-        Ok(s) => s,
-        Err(_) => {
-            let text = "Duplicated parameter [state]";
-            return error_redirect(
-                &state,
-                redirect_uri,
-                None,
-                "invalid_request",
-                text,
-                StatusCode::FOUND,
-            );
-        }
-    };
-    let fail = |error: &str, text: &str| {
-        error_redirect(
-            &state,
-            redirect_uri,
-            client_state,
-            error,
-            text,
-            StatusCode::FOUND,
-        )
-    };
-    let names = [
-        "response_type",
-        "code_challenge",
-        "code_challenge_method",
-        "prompt",
-        "scope",
-    ];
-    if let Some(dup) = params.first_duplicate(&names) {
-        return fail(
-            "invalid_request",
-            &format!("Duplicated parameter [{}]", dup.0),
-        );
-    }
-    let get = |name| params.get(name).ok().flatten();
-    match get("response_type") {
-        None => return fail("invalid_request", "Parameter [response_type] is missing"),
-        Some("code") => {}
-        Some(_) => {
-            return fail(
-                "unsupported_response_type",
-                "Only response_type=code is supported",
-            );
-        }
-    }
-    let Some(challenge) = get("code_challenge") else {
-        return fail(
-            "invalid_request",
-            "PKCE is required: parameter [code_challenge] is missing",
-        );
-    };
-    match get("code_challenge_method") {
-        Some("S256") => {}
-        None => {
-            return fail(
-                "invalid_request",
-                "Parameter [code_challenge_method] is missing: only S256 is accepted",
-            );
-        }
-        Some("plain") => {
-            return fail(
-                "invalid_request",
-                "code_challenge_method=plain is not allowed: use S256",
-            );
-        }
-        Some(_) => {
-            return fail(
-                "invalid_request",
-                "Unsupported code_challenge_method: only S256 is accepted",
-            );
-        }
-    }
-    if !is_valid_pkce_string(challenge) {
-        return fail(
-            "invalid_request",
-            "Parameter [code_challenge] must be 43 to 128 unreserved characters",
-        );
-    }
-    if get("prompt") == Some("none") {
-        // The sandbox keeps no browser session, so silent sign-in can never succeed.
-        return fail("login_required", "The user must sign in");
-    }
-
-    let Ok(txn) = random_token(24) else {
-        return OAuthError::server_error().into_response();
-    };
+    let valid = validate(&state, &params)
+        .map_err(|refusal| refusal.into_error(wants_html(&headers), &state.base_url))?;
+    let txn = random_token(24)?;
     let now = state.clock.now_ms();
     let pending = PendingAuth {
-        client_id: client.client_id.clone(),
-        redirect_uri: redirect_uri.to_owned(),
-        state: client_state.map(str::to_owned),
-        challenge: challenge.to_owned(),
+        client_id: valid.client.client_id.clone(),
+        redirect_uri: valid.redirect_uri.to_owned(),
+        state: valid.state.map(str::to_owned),
+        challenge: valid.challenge.to_owned(),
         expires_at_ms: now + PENDING_TTL_SECS * 1000,
     };
     state
         .store()
         .insert_pending(hash_secret(&txn), pending, now);
-    let origin = origin_of(redirect_uri).unwrap_or(redirect_uri);
-    let view = SignIn {
-        client_name: &client.name,
-        permissions: &client.permissions,
-        redirect_origin: origin,
-        txn: &txn,
-        message: None,
-    };
-    page::sign_in(&view, StatusCode::OK)
+    Ok(sign_in(
+        valid.client,
+        valid.redirect_uri,
+        &txn,
+        None,
+        StatusCode::OK,
+    ))
 }
 
 /// Handles the sign-in form: allow with good credentials, deny, or show the form again.
-pub async fn decide(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let params = match read_form(&headers, body).await {
-        Ok(p) => p,
-        Err(err) => return error_page(&headers, err),
-    };
+pub async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    let html = wants_html(&headers);
+    let params = read_form(&headers, body)
+        .await
+        .map_err(|error| ErrorPage { error, html })?;
     let expired = || {
         let text = "This sign-in request has expired or was already used. Go back to the app and sign in again.";
-        error_page(&headers, OAuthError::invalid_request("OAU-101", text))
+        let error = OAuthError::invalid_request("OAU-101", text);
+        ErrorPage { error, html }
     };
-    let Some(txn) = params.get("txn").ok().flatten() else {
-        return expired();
-    };
+    let txn = params.get("txn").ok().flatten().ok_or_else(expired)?;
     let txn_hash = hash_secret(txn);
     let now = state.clock.now_ms();
-    let Some(pending) = state.store().pending(&txn_hash, now).cloned() else {
-        return expired();
-    };
-    let Some(client) = state.client(&pending.client_id) else {
-        return expired();
-    };
-    let origin = origin_of(&pending.redirect_uri).unwrap_or(&pending.redirect_uri);
+    let pending = state
+        .store()
+        .pending(&txn_hash, now)
+        .cloned()
+        .ok_or_else(expired)?;
+    let client = state.client(&pending.client_id).ok_or_else(expired)?;
     let again = |message: &str, status: StatusCode| {
-        let view = SignIn {
-            client_name: &client.name,
-            permissions: &client.permissions,
-            redirect_origin: origin,
-            txn,
-            message: Some(message),
-        };
-        let mut response = page::sign_in(&view, status);
+        let mut response = sign_in(client, &pending.redirect_uri, txn, Some(message), status);
         annotate(&mut response, |info| {
             info.error = Some("login_failed".into())
         });
@@ -282,18 +338,19 @@ pub async fn decide(State(state): State<AppState>, headers: HeaderMap, body: Bod
 
     match params.get("decision").ok().flatten() {
         Some("deny") => {
-            if state.store().take_pending(&txn_hash, now).is_none() {
-                return expired();
+            state
+                .store()
+                .take_pending(&txn_hash, now)
+                .ok_or_else(expired)?;
+            Err(ErrorRedirect {
+                status: StatusCode::SEE_OTHER,
+                redirect_uri: pending.redirect_uri,
+                state: pending.state,
+                iss: state.base_url.clone(),
+                error: "access_denied",
+                description: "The user denied access".into(),
             }
-            let text = "The user denied access";
-            error_redirect(
-                &state,
-                &pending.redirect_uri,
-                pending.state.as_deref(),
-                "access_denied",
-                text,
-                StatusCode::SEE_OTHER,
-            )
+            .into())
         }
         Some("allow") => {
             let username = params
@@ -304,7 +361,7 @@ pub async fn decide(State(state): State<AppState>, headers: HeaderMap, body: Bod
                 .unwrap_or_default();
             let password = params.get("password").ok().flatten().unwrap_or_default();
             if username.is_empty() || password.is_empty() {
-                return again("Enter your email and password.", StatusCode::OK);
+                return Ok(again("Enter your email and password.", StatusCode::OK));
             }
             let user = state
                 .config
@@ -312,17 +369,15 @@ pub async fn decide(State(state): State<AppState>, headers: HeaderMap, body: Bod
                 .iter()
                 .position(|u| u.email.eq_ignore_ascii_case(username) && u.password == password);
             let Some(user_index) = user else {
-                return again("Incorrect email or password. Try again.", StatusCode::OK);
+                return Ok(again(
+                    "Incorrect email or password. Try again.",
+                    StatusCode::OK,
+                ));
             };
-            let Ok(code) = random_token(32) else {
-                return OAuthError::server_error().into_response();
-            };
+            let code = random_token(32)?;
             {
                 let mut store = state.store();
-                let Some(pending) = store.take_pending(&txn_hash, now) else {
-                    drop(store);
-                    return expired();
-                };
+                let pending = store.take_pending(&txn_hash, now).ok_or_else(expired)?;
                 let expires = now + state.config.code_ttl_secs * 1000;
                 store.insert_code(hash_secret(&code), &pending, user_index, expires);
             }
@@ -333,11 +388,140 @@ pub async fn decide(State(state): State<AppState>, headers: HeaderMap, body: Bod
             }
             query.push(("expires_in", &ttl));
             query.push(("iss", &state.base_url));
-            redirect(
-                StatusCode::SEE_OTHER,
-                &redirect_location(&pending.redirect_uri, &query),
-            )
+            let location = redirect_location(&pending.redirect_uri, &query);
+            redirect(StatusCode::SEE_OTHER, &location)
+                .map_err(|_| OAuthError::server_error().into())
         }
-        _ => again("Choose Allow or Deny.", StatusCode::BAD_REQUEST),
+        _ => Ok(again("Choose Allow or Deny.", StatusCode::BAD_REQUEST)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SandboxConfig;
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    const CALLBACK: &str = "http://localhost:5000/oauth2callback";
+
+    fn app() -> AppState {
+        AppState::new(SandboxConfig::default(), "http://127.0.0.1:5001".into())
+    }
+
+    /// A good request with `changes` applied: `Some` replaces (or adds) a value, `None` drops it.
+    /// Values are not encoded, so a value can smuggle in a second copy of a parameter.
+    fn request(changes: &[(&str, Option<&str>)]) -> Params {
+        let mut pairs = vec![
+            ("client_id", "rc-pkce-demo"),
+            ("redirect_uri", CALLBACK),
+            ("response_type", "code"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("state", "s"),
+        ];
+        for (name, value) in changes {
+            pairs.retain(|(k, _)| k != name);
+            if let Some(v) = value {
+                pairs.push((name, v));
+            }
+        }
+        let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        Params::from_query(&query.join("&"))
+    }
+
+    #[test]
+    fn a_good_request_is_valid() {
+        let app = app();
+        let params = request(&[]);
+        let valid = validate(&app, &params).unwrap();
+        assert_eq!(
+            (valid.redirect_uri, valid.state, valid.challenge),
+            (CALLBACK, Some("s"), CHALLENGE)
+        );
+    }
+
+    #[test]
+    fn client_and_redirect_uri_problems_are_shown() {
+        let app = app();
+        for (query, expected) in [
+            ("redirect_uri=x", BadClient::MissingClientId),
+            ("client_id=a&client_id=b", BadClient::DuplicatedClientId),
+            ("client_id=nope", BadClient::UnknownClientId("nope".into())),
+            ("client_id=rc-pkce-demo", BadClient::MissingRedirectUri),
+            (
+                "client_id=rc-pkce-demo&redirect_uri=a&redirect_uri=b",
+                BadClient::DuplicatedRedirectUri,
+            ),
+            (
+                "client_id=rc-pkce-demo&redirect_uri=http://x/cb",
+                BadClient::UnregisteredRedirectUri("http://x/cb".into()),
+            ),
+        ] {
+            let params = Params::from_query(query);
+            assert_eq!(
+                validate(&app, &params).err(),
+                Some(Refusal::Shown(expected)),
+                "{query}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_duplicated_state_is_returned_without_state() {
+        let app = app();
+        let params = Params::from_query(&format!(
+            "client_id=rc-pkce-demo&redirect_uri={CALLBACK}&state=a&state=b"
+        ));
+        assert_eq!(
+            validate(&app, &params).err(),
+            Some(Refusal::Returned {
+                redirect_uri: CALLBACK,
+                state: None,
+                why: BadRequest::Duplicated("state".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn other_problems_are_returned_with_state() {
+        use BadRequest::*;
+        let app = app();
+        let twice = format!("{CHALLENGE}&code_challenge={CHALLENGE}");
+        let cases = [
+            ("scope", Some("a&scope=b"), Duplicated("scope".into())),
+            (
+                "code_challenge",
+                Some(twice.as_str()),
+                Duplicated("code_challenge".into()),
+            ),
+            ("response_type", None, MissingResponseType),
+            ("response_type", Some("token"), UnsupportedResponseType),
+            ("code_challenge", None, MissingCodeChallenge),
+            ("code_challenge_method", None, MissingCodeChallengeMethod),
+            (
+                "code_challenge_method",
+                Some("plain"),
+                PlainCodeChallengeMethod,
+            ),
+            (
+                "code_challenge_method",
+                Some("s256"),
+                UnsupportedCodeChallengeMethod,
+            ),
+            ("code_challenge", Some("short"), MalformedCodeChallenge),
+            ("prompt", Some("none"), LoginRequired),
+        ];
+        for (name, value, expected) in cases {
+            let params = request(&[(name, value)]);
+            assert_eq!(
+                validate(&app, &params).err(),
+                Some(Refusal::Returned {
+                    redirect_uri: CALLBACK,
+                    state: Some("s"),
+                    why: expected,
+                }),
+                "{name}={value:?}"
+            );
+        }
     }
 }

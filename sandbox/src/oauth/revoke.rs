@@ -10,31 +10,30 @@ use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::errors::{OAuthError, annotate, grant_label};
-use crate::oauth::{read_form, refuse_client_credentials};
+use super::request::{read_form, refuse_client_credentials};
+use crate::errors::{AppError, OAuthError, annotate, grant_label};
 use crate::pkce::hash_secret;
-use crate::server::AppState;
+use crate::state::AppState;
 
-pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    match run(&state, &headers, body).await {
-        Ok(response) => response,
-        Err(err) => err.into_response(),
-    }
-}
-
-async fn run(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
-    let params = read_form(headers, body).await?;
+pub async fn handle(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    let params = read_form(&headers, body).await?;
     if let Some(dup) = params.first_duplicate(&["token", "client_id", "token_type_hint"]) {
-        return Err(OAuthError::duplicated(&dup.0));
+        return Err(OAuthError::duplicated(&dup.0).into());
     }
-    refuse_client_credentials(headers, &params)?;
+    refuse_client_credentials(&headers, &params)?;
     let client_id = params.get("client_id").ok().flatten();
     if client_id.is_some_and(|c| state.client(c).is_none()) {
-        return Err(OAuthError::invalid_client("OAU-153", "Invalid client"));
+        return Err(OAuthError::invalid_client("OAU-153", "Invalid client").into());
     }
-    let Some(token) = params.get("token").ok().flatten() else {
-        return Err(OAuthError::missing("token"));
-    };
+    let token = params
+        .get("token")
+        .ok()
+        .flatten()
+        .ok_or_else(|| OAuthError::missing("token"))?;
     let revoked = state.store().revoke_token(&hash_secret(token), client_id)?;
     let mut response = StatusCode::OK.into_response();
     let h = response.headers_mut();

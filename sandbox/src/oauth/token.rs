@@ -4,11 +4,6 @@
 //! failure gets the RFC 6749 §5.2 error and RingCentral's OAU code. Token requests count against
 //! the user's Auth rate-limit group before the code or refresh token is consumed.
 
-#![allow(
-    clippy::result_large_err,
-    reason = "handlers return a finished Response early; boxing it would only add noise"
-)]
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -16,12 +11,12 @@ use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::errors::{ApiError, OAuthError, annotate, grant_label};
+use super::request::{read_form, refuse_client_credentials};
+use crate::errors::{ApiError, AppError, OAuthError, annotate, grant_label};
 use crate::form::Params;
-use crate::oauth::{read_form, refuse_client_credentials, scope_of};
-use crate::pkce::{hash_secret, random_digits, random_token};
+use crate::pkce::{RandomUnavailable, hash_secret, random_digits, random_token};
 use crate::ratelimit::{Decision, Group};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{Exchange, NewTokens, Policy};
 
 /// Every parameter this endpoint reads; none may be sent twice (OAU-111).
@@ -43,11 +38,11 @@ struct Context {
     rate: Option<Decision>,
 }
 
+/// The handler. Unlike the others it decorates its errors too: once counted, every answer carries
+/// the rate-limit headers, and every answer tells the log the grant type sent.
 pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let mut ctx = Context::default();
-    let mut response = match run(&state, &headers, body, &mut ctx).await {
-        Ok(r) | Err(r) => r,
-    };
+    let mut response = run(&state, &headers, body, &mut ctx).await.into_response();
     if let Some(decision) = ctx.rate {
         decision.apply(response.headers_mut());
     }
@@ -55,35 +50,33 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bod
     response
 }
 
-fn fail(err: OAuthError) -> Response {
-    err.into_response()
+/// The client's permissions as a `scope` value.
+fn scope_of(permissions: &[String]) -> String {
+    permissions.join(" ")
 }
 
 /// A requested lifetime (`access_token_ttl`, `refresh_token_ttl`): honoured up to the configured
 /// one, as RingCentral lets a client shorten but not extend.
-fn requested_ttl(params: &Params, name: &str, configured: u64) -> Result<u64, Response> {
+fn requested_ttl(params: &Params, name: &str, configured: u64) -> Result<u64, OAuthError> {
     match params.get(name).ok().flatten() {
         None => Ok(configured),
         Some(v) => match v.parse::<u64>() {
             Ok(n) if n > 0 => Ok(n.min(configured)),
-            _ => Err(fail(OAuthError::invalid_request(
+            _ => Err(OAuthError::invalid_request(
                 "OAU-101",
                 format!("Parameter [{name}] value is invalid"),
-            ))),
+            )),
         },
     }
 }
 
-fn new_tokens() -> Result<NewTokens, Response> {
-    let generate = || -> Result<NewTokens, crate::pkce::RandomUnavailable> {
-        Ok(NewTokens {
-            access: random_token(32)?,
-            refresh: random_token(32)?,
-            endpoint_id: random_token(16)?,
-            session_id: random_digits(12)?,
-        })
-    };
-    generate().map_err(|_| fail(OAuthError::server_error()))
+fn new_tokens() -> Result<NewTokens, RandomUnavailable> {
+    Ok(NewTokens {
+        access: random_token(32)?,
+        refresh: random_token(32)?,
+        endpoint_id: random_token(16)?,
+        session_id: random_digits(12)?,
+    })
 }
 
 async fn run(
@@ -91,43 +84,37 @@ async fn run(
     headers: &HeaderMap,
     body: Body,
     ctx: &mut Context,
-) -> Result<Response, Response> {
-    let params = read_form(headers, body).await.map_err(fail)?;
-    let grant_type = match params.get("grant_type") {
-        Err(dup) => return Err(fail(OAuthError::duplicated(&dup.0))),
-        Ok(None) => return Err(fail(OAuthError::missing("grant_type"))),
-        Ok(Some(g)) => g,
-    };
+) -> Result<Response, AppError> {
+    let params = read_form(headers, body).await?;
+    let grant_type = params
+        .get("grant_type")
+        .map_err(|dup| OAuthError::duplicated(&dup.0))?
+        .ok_or_else(|| OAuthError::missing("grant_type"))?;
     ctx.grant_type = Some(grant_type.chars().take(64).collect());
     if let Some(dup) = params.first_duplicate(&PARAMS) {
-        return Err(fail(OAuthError::duplicated(&dup.0)));
+        return Err(OAuthError::duplicated(&dup.0).into());
     }
     if !matches!(grant_type, "authorization_code" | "refresh_token") {
         let text = format!(
             "Unsupported grant type [{}]",
             ctx.grant_type.as_deref().unwrap_or_default()
         );
-        return Err(fail(OAuthError::new(
+        let err = OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             "OAU-112",
             text,
-        )));
+        );
+        return Err(err.into());
     }
-    refuse_client_credentials(headers, &params).map_err(fail)?;
+    refuse_client_credentials(headers, &params)?;
     let get = |name| params.get(name).ok().flatten();
-    let Some(client_id) = get("client_id") else {
-        return Err(fail(OAuthError::invalid_client(
-            "OAU-123",
-            "Client authentication is required",
-        )));
-    };
-    let Some(client) = state.client(client_id) else {
-        return Err(fail(OAuthError::invalid_client(
-            "OAU-153",
-            "Invalid client",
-        )));
-    };
+    let client_id = get("client_id").ok_or_else(|| {
+        OAuthError::invalid_client("OAU-123", "Client authentication is required")
+    })?;
+    let client = state
+        .client(client_id)
+        .ok_or_else(|| OAuthError::invalid_client("OAU-153", "Invalid client"))?;
 
     let secret = if grant_type == "authorization_code" {
         get("code")
@@ -149,7 +136,8 @@ async fn run(
             .check(limits, &key, Group::Auth, state.clock.now_ms());
         ctx.rate = Some(decision);
         if decision.retry_after_secs.is_some() {
-            return Err(ApiError::rate_limited(None).into_response());
+            // `handle` adds the headers, Retry-After included.
+            return Err(ApiError::rate_limited().into());
         }
     }
 
@@ -164,15 +152,10 @@ async fn run(
         max_sessions: state.config.max_sessions_per_user_client,
     };
     let issued = if grant_type == "authorization_code" {
-        let Some(code) = secret else {
-            return Err(fail(OAuthError::missing("code")));
-        };
-        let Some(redirect_uri) = get("redirect_uri") else {
-            return Err(fail(OAuthError::missing("redirect_uri")));
-        };
-        let Some(verifier) = get("code_verifier") else {
-            return Err(fail(OAuthError::missing("code_verifier")));
-        };
+        let code = secret.ok_or_else(|| OAuthError::missing("code"))?;
+        let redirect_uri =
+            get("redirect_uri").ok_or_else(|| OAuthError::missing("redirect_uri"))?;
+        let verifier = get("code_verifier").ok_or_else(|| OAuthError::missing("code_verifier"))?;
         let tokens = new_tokens()?;
         let scope = scope_of(&client.permissions);
         let exchange = Exchange {
@@ -185,16 +168,13 @@ async fn run(
         let now = state.clock.now_ms();
         state.store().exchange_code(&exchange, tokens, policy, now)
     } else {
-        let Some(refresh) = secret else {
-            return Err(fail(OAuthError::missing("refresh_token")));
-        };
+        let refresh = secret.ok_or_else(|| OAuthError::missing("refresh_token"))?;
         let tokens = new_tokens()?;
         let now = state.clock.now_ms();
         state
             .store()
             .refresh(&hash_secret(refresh), client_id, tokens, policy, now)
-    }
-    .map_err(fail)?;
+    }?;
 
     let mut response = (StatusCode::OK, Json(issued.body)).into_response();
     let h = response.headers_mut();

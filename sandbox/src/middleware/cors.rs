@@ -16,9 +16,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::admin::is_admin_path;
 use crate::errors::ApiError;
 use crate::ratelimit::EXPOSED_HEADERS;
-use crate::server::{AppState, is_admin_path};
+use crate::state::AppState;
 
 pub const ALLOWED_METHODS: &str = "GET, POST";
 pub const ALLOWED_HEADERS: [&str; 3] = ["authorization", "content-type", "accept"];
