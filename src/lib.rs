@@ -3,7 +3,10 @@
 //!
 //! - [`rc_pkce_core`] (its own crate) decides everything: PKCE, URLs, parsing, the session machine.
 //! - [`browser`] adapts browser APIs (storage, fetch, timers, history, tabs) behind small types.
-//! - [`driver`] runs the core's state machine with those adapters and exposes signals.
+//! - [`platform`] is the one trait the driver needs from outside; [`web`] implements it with the
+//!   browser adapters.
+//! - [`driver`] runs the core's state machine against a platform and tells an observer what to
+//!   show; its host tests use a fake platform.
 //! - [`api`] and [`present`] are pure: REST types and paths, and what the pages say.
 //! - [`ui`] holds the Leptos components, which render signals and dispatch actions.
 //! - [`first_load`] holds the small modules that run before the app on `/` and at the redirect
@@ -19,8 +22,10 @@ pub mod browser;
 pub mod driver;
 pub mod early;
 pub mod first_load;
+pub mod platform;
 pub mod present;
 pub mod ui;
+pub mod web;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

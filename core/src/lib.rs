@@ -13,7 +13,8 @@
 //! - [`error`]: RFC 6749 and RingCentral error shapes to one typed error with user-facing text.
 //! - [`session`]: the session state machine.
 //! - [`config`]: the runtime configuration schema and its validation.
-//! - [`record`]: versioned serialisation of what is kept in storage.
+//! - [`record`]: versioned serialisation of what is kept in storage; [`storage`]: what a failed
+//!   store means for the user.
 //! - [`inspector`]: the step-by-step record of the last sign-in shown by the PKCE inspector.
 
 pub mod authorize;
@@ -26,6 +27,7 @@ pub mod random;
 pub mod record;
 pub mod secret;
 pub mod session;
+pub mod storage;
 pub mod time;
 pub mod token;
 pub mod url;

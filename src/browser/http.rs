@@ -7,8 +7,8 @@
 //! network failure or CORS refusal by a second, opaque probe.
 //!
 //! Every request is described by an [`Outgoing`] and built by [`Outgoing::to_request`], also for
-//! the requests the first-load module sends ahead of the app ([`crate::early`]), so both send
-//! exactly the same thing; [`send`] takes such an early answer instead of asking again.
+//! the requests the first-load module sends ahead of the app, so both send exactly the same thing;
+//! [`receive`] reads the answer of either.
 
 use rc_pkce_core::error::ApiError;
 use rc_pkce_core::token::FormBody;
@@ -167,14 +167,21 @@ pub fn start_fetch(
     Ok((window.fetch_with_request(&built), controller))
 }
 
-async fn send(request: Outgoing<'_>) -> Result<HttpResponse, ApiError> {
-    let url = request.url();
+/// Sends `request` and reads its answer.
+pub async fn send(request: Outgoing<'_>) -> Result<HttpResponse, ApiError> {
+    let (promise, controller) = start_fetch(&request)
+        .map_err(|e| ApiError::network(origin_of(request.url()), error_text(&e)))?;
+    receive(request.url(), promise, controller).await
+}
+
+/// The answer of a `fetch` to `url` already started (by [`start_fetch`], here or in the
+/// first-load module): at most [`TIMEOUT_MS`] of waiting, at most [`MAX_BODY_BYTES`] of body.
+pub async fn receive(
+    url: &str,
+    promise: js_sys::Promise,
+    controller: Option<web_sys::AbortController>,
+) -> Result<HttpResponse, ApiError> {
     let origin = origin_of(url);
-    // The first-load module may already have sent this very request (see `crate::early`).
-    let (promise, controller) = match crate::early::take(&request) {
-        Some(early) => early,
-        None => start_fetch(&request).map_err(|e| ApiError::network(&origin, error_text(&e)))?,
-    };
     let timer = controller.as_ref().and_then(|c| abort_after(c, TIMEOUT_MS));
     let sent = JsFuture::from(promise).await;
     if let Some(t) = timer {

@@ -1,37 +1,46 @@
-//! The driver: runs the core's session state machine in the browser.
+//! The effect runner: runs the core's session state machine against a [`Platform`].
 //!
-//! It turns browser happenings (a click, a token response, a timer, a 401, a message from another
-//! tab) into [`Event`]s, hands them to [`Session::handle`], and carries out the returned
-//! [`Effect`]s with the adapters in [`crate::browser`]. After each event it publishes a
-//! [`SessionView`] signal that the UI renders. It never decides anything itself.
+//! It turns what happens (a click, a token response, a timer, a 401, a message from another tab)
+//! into [`Event`]s, hands them to [`Session::handle`], and carries out the returned [`Effect`]s
+//! with the platform. What an effect's outcome means (a refused write, a refused navigation) goes
+//! back to the session as an event: the driver only reports. After each event it tells its
+//! [`Observer`] what to show; the Leptos signals that render it live in `ui/`.
+//!
+//! It knows no browser API and no Leptos, so its host tests (`tests.rs`) drive a whole sign-in, a
+//! refresh behind the lock, a 401 and its retry, storage failures and messages from other tabs
+//! with a fake platform, in `cargo test`.
+
+mod answers;
+#[cfg(test)]
+mod tests;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use futures_channel::oneshot;
-use futures_util::FutureExt;
-use futures_util::future::{LocalBoxFuture, Shared};
-use leptos::prelude::*;
+use rc_pkce_core::Timestamp;
 use rc_pkce_core::authorize;
-use rc_pkce_core::callback::carries_response_parameters;
 use rc_pkce_core::config::AppConfig;
 use rc_pkce_core::error::{ApiError, ErrorKind, parse_error_response};
 use rc_pkce_core::inspector::Inspector;
+use rc_pkce_core::random::{Entropy, EntropyError};
 use rc_pkce_core::record::{
     decode_inspector, decode_pending, decode_session, encode_inspector, encode_pending,
     encode_session,
 };
-use rc_pkce_core::session::{CallId, Effect, Event, Notice, Phase, Session, SessionFacts};
+use rc_pkce_core::session::{
+    CallId, Effect, Event, Notice, Phase, Session, SessionFacts, handles_callback,
+};
+use rc_pkce_core::storage::StorageError;
 use rc_pkce_core::token::{TokenSet, parse_token_response};
-use rc_pkce_core::{Entropy, SystemEntropy, Timestamp};
 use serde::de::DeserializeOwned;
 
-use crate::browser::http::{self, HttpResponse};
-use crate::browser::storage::{StorageError, TokenStore, keys};
-use crate::browser::tabs::{Support, TabEvent, Tabs};
-use crate::browser::timer::{WakeTimer, on_page_restored, on_wake};
-use crate::browser::{clock, location};
+use crate::browser::http::HttpResponse;
+use crate::browser::storage::keys;
+use crate::browser::tabs::Support;
+use crate::platform::{Answer, Area, Platform, Request, Signal};
+pub use answers::TakeOnce;
 
 /// Everything the UI shows about the session, as one value.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +55,7 @@ pub struct SessionView {
     pub tab_support: Support,
     /// Storage refused to keep something the sign-in needs.
     pub storage_problem: Option<StorageError>,
-    /// The browser could not generate random numbers.
+    /// The browser refused something no sign-in can do without.
     pub fatal: Option<String>,
 }
 
@@ -67,248 +76,244 @@ impl Default for SessionView {
     }
 }
 
+/// Who renders what the driver publishes.
+pub trait Observer {
+    /// The session as it is now (called after every event; may repeat the last view).
+    fn session(&self, view: &SessionView);
+    /// The PKCE inspector's steps.
+    fn inspector(&self, inspector: &Inspector);
+    /// A route the driver wants shown (after sign-in: `/account`).
+    fn route(&self, path: &str);
+}
+
 /// What became of an API call after a 401.
 enum CallDecision {
     Retry,
     Fail(ApiError),
 }
 
-pub struct Driver {
+/// A read's body, on its way.
+type Read = oneshot::Receiver<Result<Vec<u8>, ApiError>>;
+
+pub struct Driver<P: Platform> {
     pub config: AppConfig,
+    platform: P,
+    observer: Rc<dyn Observer>,
     session: RefCell<Session>,
-    store: TokenStore,
-    timer: WakeTimer,
-    tabs: RefCell<Option<Rc<Tabs>>>,
+    /// Events raised while an event is being handled (an effect's outcome, a platform that calls
+    /// back at once), handled in order after it.
+    queue: RefCell<VecDeque<Event>>,
+    busy: Cell<bool>,
     calls: RefCell<HashMap<CallId, oneshot::Sender<CallDecision>>>,
     next_call: Cell<CallId>,
     inspector: RefCell<Inspector>,
-    storage_problem: RefCell<Option<StorageError>>,
-    fatal: RefCell<Option<String>>,
-    /// The session as the UI sees it.
-    pub view: RwSignal<SessionView>,
-    /// The PKCE inspector's steps.
-    pub inspector_view: RwSignal<Inspector>,
-    /// A route the driver wants shown (after sign-in: `/account`).
-    pub route_request: RwSignal<Option<String>>,
-    /// API reads started before the page that shows them exists (see [`Driver::prefetch`]).
-    prefetched: RefCell<HashMap<&'static str, (Timestamp, Prefetch)>>,
+    /// Reads started before the page that shows them exists (see [`Driver::prefetch`]).
+    prefetched: RefCell<TakeOnce<Read>>,
 }
 
-/// A GET in flight whose body one later reader takes.
-type Prefetch = Shared<LocalBoxFuture<'static, Result<Rc<Vec<u8>>, ApiError>>>;
-
-/// A prefetched body older than this is not used; the page asks again.
-const PREFETCH_MAX_AGE_MS: u64 = 30_000;
-
-impl Driver {
-    /// Creates the driver, restores what storage holds and starts timers and tab coordination.
-    pub fn start(config: AppConfig) -> Rc<Self> {
-        let store = TokenStore::for_mode(config.token_storage);
+impl<P: Platform + 'static> Driver<P> {
+    /// Creates the driver, restores what storage holds, and handles a load at the redirect URI
+    /// before anything renders (so the token request does not wait for the UI).
+    pub fn start(config: AppConfig, platform: P, observer: Rc<dyn Observer>) -> Rc<Self> {
         let driver = Rc::new(Self {
             session: RefCell::new(Session::new(config.client_id.clone())),
             config,
-            store,
-            timer: WakeTimer::default(),
-            tabs: RefCell::new(None),
+            platform,
+            observer,
+            queue: RefCell::new(VecDeque::new()),
+            busy: Cell::new(false),
             calls: RefCell::new(HashMap::new()),
             next_call: Cell::new(1),
             inspector: RefCell::new(Inspector::default()),
-            storage_problem: RefCell::new(None),
-            fatal: RefCell::new(None),
-            view: RwSignal::new(SessionView::default()),
-            inspector_view: RwSignal::new(Inspector::default()),
-            route_request: RwSignal::new(None),
-            prefetched: RefCell::new(HashMap::new()),
+            prefetched: RefCell::new(TakeOnce::default()),
         });
         let weak = Rc::downgrade(&driver);
-        let handler: Rc<dyn Fn(TabEvent)> = Rc::new(move |e| {
+        driver.platform.connect(Rc::new(move |signal| {
             let Some(d) = weak.upgrade() else { return };
-            match e {
-                TabEvent::Broadcast(b) => d.dispatch(Event::FromOtherTab(*b)),
-                TabEvent::PeersChanged => d.publish_view(),
+            match signal {
+                Signal::Wake => d.dispatch(Event::Tick),
+                Signal::PageRestored => d.dispatch(Event::PageRestored),
+                Signal::LockGranted => d.dispatch(Event::RefreshLockGranted),
+                Signal::FromOtherTab(message) => d.dispatch(Event::FromOtherTab(*message)),
+                Signal::PeersChanged => d.publish_view(),
             }
-        });
-        *driver.tabs.borrow_mut() = Some(Tabs::new(random_id(), handler));
+        }));
         driver.restore();
-        // A load at the redirect URI is handled here, before any rendering, so the token request
-        // does not wait for the UI. A replayed URL without parameters while signed in is ignored.
-        let url = location::href();
-        let handles_callback = location::is_callback(&url)
-            && (carries_response_parameters(&url) || !driver.session.borrow().is_signed_in());
-        if handles_callback {
+        let url = driver.platform.href();
+        let signed_in = driver.session.borrow().is_signed_in();
+        if handles_callback(driver.platform.at_redirect_uri(&url), &url, signed_in) {
             driver.handle_callback(url);
         } else {
-            crate::early::discard_rest();
+            driver.platform.discard_early();
         }
-        let weak = Rc::downgrade(&driver);
-        on_wake(move || {
-            if let Some(d) = weak.upgrade() {
-                d.dispatch(Event::Tick);
-            }
-        });
-        let weak = Rc::downgrade(&driver);
-        on_page_restored(move || {
-            if let Some(d) = weak.upgrade() {
-                d.dispatch(Event::PageRestored);
-            }
-        });
         driver
     }
 
     fn restore(self: &Rc<Self>) {
-        let (stored, discarded) = match self.store.tokens.get(keys::SESSION) {
+        let (stored, discarded) = match self.platform.load(Area::Tokens, keys::SESSION) {
             Ok(None) => (None, None),
             Ok(Some(text)) => match decode_session(&text) {
                 Ok(s) => (Some(s), None),
                 Err(e) => {
-                    let _ = self.store.tokens.remove(keys::SESSION);
+                    self.platform.remove(Area::Tokens, keys::SESSION);
                     (None, Some(e.to_string()))
                 }
             },
             Err(e) => {
-                *self.storage_problem.borrow_mut() = Some(e);
+                self.dispatch(Event::StorageFailed(e));
                 (None, None)
             }
         };
-        if let Ok(Some(text)) = self.store.tokens.get(keys::INSPECTOR) {
+        if let Ok(Some(text)) = self.platform.load(Area::Tokens, keys::INSPECTOR) {
             match decode_inspector(&text) {
                 Ok(i) => *self.inspector.borrow_mut() = i,
-                Err(_) => {
-                    let _ = self.store.tokens.remove(keys::INSPECTOR);
-                }
+                Err(_) => self.platform.remove(Area::Tokens, keys::INSPECTOR),
             }
         }
-        self.inspector_view.set(self.inspector.borrow().clone());
+        self.observer.inspector(&self.inspector.borrow());
         self.dispatch(Event::Restored { stored, discarded });
     }
 
-    /// Feeds one event to the session and carries out its effects.
+    /// Feeds one event to the session and carries out its effects, then those of the events the
+    /// effects raised.
     pub fn dispatch(self: &Rc<Self>, event: Event) {
-        let now = clock::now();
-        let effects = self.session.borrow_mut().handle(event, now);
-        let mut pending_stored = true;
-        for effect in effects {
-            match effect {
-                Effect::StorePending(p) => {
-                    pending_stored =
-                        self.write(&*self.store.pending, keys::PENDING, &encode_pending(&p));
-                }
-                Effect::Navigate(url) => {
-                    // Without the pending record the callback could only be refused: stay here.
-                    if pending_stored && let Err(e) = location::navigate_away(&url) {
-                        *self.fatal.borrow_mut() =
-                            Some(format!("The browser did not open the sign-in page: {e}"));
-                    }
-                }
-                other => self.run(other, now),
+        self.queue.borrow_mut().push_back(event);
+        if self.busy.replace(true) {
+            return; // the loop below, further up the stack, takes it
+        }
+        loop {
+            let Some(event) = self.queue.borrow_mut().pop_front() else {
+                break;
+            };
+            let now = self.platform.now();
+            let effects = self.session.borrow_mut().handle(event, now);
+            for effect in effects {
+                self.run(effect, now);
             }
         }
+        self.busy.set(false);
         self.publish_view();
+    }
+
+    /// An event an effect raised: handled after the current one.
+    fn raise(&self, event: Event) {
+        self.queue.borrow_mut().push_back(event);
     }
 
     fn run(self: &Rc<Self>, effect: Effect, now: Timestamp) {
         match effect {
-            Effect::StorePending(_) | Effect::Navigate(_) => {}
-            Effect::ClearPending => {
-                let _ = self.store.pending.remove(keys::PENDING);
+            Effect::StorePending(p) => {
+                let result = self
+                    .platform
+                    .store(Area::Pending, keys::PENDING, &encode_pending(&p));
+                self.raise(Event::PendingStored(result));
             }
-            Effect::PostToken { id, body, .. } => {
+            Effect::ClearPending => self.platform.remove(Area::Pending, keys::PENDING),
+            Effect::Navigate(url) => {
+                if let Err(e) = self.platform.navigate(&url) {
+                    self.raise(Event::BrowserFailed(format!(
+                        "The browser did not open the sign-in page: {e}"
+                    )));
+                }
+            }
+            Effect::PostToken { id, body } => {
+                let answer = self.answer(Request::Form {
+                    url: self.config.token_endpoint.clone(),
+                    body,
+                });
                 let me = Rc::clone(self);
-                let url = self.config.token_endpoint.clone();
-                leptos::task::spawn_local(async move {
-                    let response = http::post_form(&url, &body).await;
-                    drop(body);
+                self.platform.spawn(Box::pin(async move {
+                    let response = answer.await;
+                    let now = me.platform.now();
                     me.dispatch(Event::TokenResponse {
                         id,
-                        result: token_result(response),
+                        result: token_result(response, now),
                     });
-                    // What the first-load module sent and the app does not use is dropped, once
-                    // the account page's first requests (`ShowAccount`) have taken theirs.
-                    crate::early::discard_rest_soon();
-                });
+                    // What the first-load module sent and the app did not take is dropped, once
+                    // the account page's first reads (`ShowAccount`) have taken theirs.
+                    me.platform.discard_early_soon();
+                }));
             }
             Effect::PostRevoke { body } => {
+                let answer = self.answer(Request::Form {
+                    url: self.config.revoke_endpoint.clone(),
+                    body,
+                });
                 let me = Rc::clone(self);
-                let url = self.config.revoke_endpoint.clone();
-                leptos::task::spawn_local(async move {
-                    let result = match http::post_form(&url, &body).await {
+                self.platform.spawn(Box::pin(async move {
+                    let result = match answer.await {
                         Ok(r) if r.is_success() => Ok(()),
                         Ok(r) => Err(parse_error_response(
                             r.status,
                             r.retry_after.as_deref(),
                             &r.body,
-                            clock::now(),
+                            me.platform.now(),
                         )),
                         Err(e) => Err(e),
                     };
-                    drop(body);
                     me.dispatch(Event::RevokeFinished { result });
-                });
+                }));
             }
-            Effect::AcquireRefreshLock { grant_id } => {
-                let me = Rc::clone(self);
-                if let Some(tabs) = self.tabs() {
-                    tabs.acquire(&grant_id, move || me.dispatch(Event::RefreshLockGranted));
-                }
-            }
-            Effect::ReleaseRefreshLock => {
-                if let Some(tabs) = self.tabs() {
-                    tabs.release();
-                }
-            }
+            Effect::AcquireRefreshLock { grant_id } => self.platform.acquire_lock(&grant_id),
+            Effect::ReleaseRefreshLock => self.platform.release_lock(),
             Effect::StoreSession(s) => {
-                self.write(&*self.store.tokens, keys::SESSION, &encode_session(&s));
+                if let Err(e) =
+                    self.platform
+                        .store(Area::Tokens, keys::SESSION, &encode_session(&s))
+                {
+                    self.raise(Event::StorageFailed(e));
+                }
             }
             Effect::ClearSession => {
                 self.prefetched.borrow_mut().clear();
-                let _ = self.store.tokens.remove(keys::SESSION);
-                let _ = self.store.tokens.remove(keys::INSPECTOR);
+                self.platform.remove(Area::Tokens, keys::SESSION);
+                self.platform.remove(Area::Tokens, keys::INSPECTOR);
                 *self.inspector.borrow_mut() = Inspector::default();
-                self.inspector_view.set(Inspector::default());
+                self.observer.inspector(&Inspector::default());
             }
-            Effect::Publish(message) => {
-                if let Some(tabs) = self.tabs() {
-                    tabs.publish(&message);
-                }
-            }
-            Effect::WakeAt(at) => {
-                let me = Rc::downgrade(self);
-                self.timer.set(now.millis_until(at), move || {
-                    if let Some(d) = me.upgrade() {
-                        d.dispatch(Event::Tick);
-                    }
-                });
-            }
-            Effect::CancelWake => self.timer.cancel(),
+            Effect::Publish(message) => self.platform.publish(&message),
+            Effect::WakeAt(at) => self.platform.wake_after(now.millis_until(at)),
+            Effect::CancelWake => self.platform.cancel_wake(),
             Effect::RetryCall(call) => self.decide(call, CallDecision::Retry),
             Effect::FailCall(call, error) => self.decide(call, CallDecision::Fail(error)),
             Effect::Record(step) => {
                 self.inspector.borrow_mut().push(step, now);
-                let record = self.inspector.borrow().clone();
-                self.write(
-                    &*self.store.tokens,
-                    keys::INSPECTOR,
-                    &encode_inspector(&record),
-                );
-                self.inspector_view.set(record);
+                self.save_inspector();
             }
             Effect::ShowAccount => {
                 // The account page needs these first; start them before it is even routed to.
-                self.prefetch(crate::api::EXTENSION_PATH, now);
-                self.prefetch(crate::api::ACCOUNT_PATH, now);
-                self.route_request.set(Some("/account".into()));
+                self.prefetch(crate::api::EXTENSION_PATH);
+                self.prefetch(crate::api::ACCOUNT_PATH);
+                self.observer.route("/account");
             }
         }
     }
 
-    fn write(&self, store: &dyn crate::browser::storage::KeyValue, key: &str, value: &str) -> bool {
-        match store.set(key, value) {
-            Ok(()) => true,
-            Err(e) => {
-                *self.storage_problem.borrow_mut() = Some(e);
-                false
-            }
+    /// Stores the inspector's record and shows it.
+    fn save_inspector(&self) {
+        let record = self.inspector.borrow();
+        if let Err(e) =
+            self.platform
+                .store(Area::Tokens, keys::INSPECTOR, &encode_inspector(&record))
+        {
+            self.raise(Event::StorageFailed(e));
         }
+        self.observer.inspector(&record);
+    }
+
+    /// The answer to `request`: the one that arrived early if someone sent this very request
+    /// before the app, else a new one. Both happen when the answer is first awaited (a spawned
+    /// task's first poll), so a first-load module that sends its request a moment after the app
+    /// decided to still has its answer taken.
+    fn answer(self: &Rc<Self>, request: Request) -> Answer {
+        let me = Rc::clone(self);
+        Box::pin(async move {
+            let answer = match me.platform.take_early(&request.key()) {
+                Some(early) => early,
+                None => me.platform.send(&request),
+            };
+            answer.await
+        })
     }
 
     fn decide(&self, call: CallId, decision: CallDecision) {
@@ -317,23 +322,10 @@ impl Driver {
         }
     }
 
-    fn tabs(&self) -> Option<Rc<Tabs>> {
-        self.tabs.borrow().clone()
-    }
-
     fn publish_view(&self) {
         let session = self.session.borrow();
-        let (tabs_sharing, tab_support) = match self.tabs() {
-            Some(t) => {
-                t.set_grant(
-                    session
-                        .current()
-                        .map(|s| (s.grant_id.clone(), s.generation, encode_session(s))),
-                );
-                (t.sharing_count(), t.support())
-            }
-            None => (0, Support::SingleTab("Web Locks")),
-        };
+        self.platform.share(session.current());
+        let (tabs_sharing, tab_support) = self.platform.tabs();
         let view = SessionView {
             phase: session.phase(),
             facts: session.current().map(SessionFacts::from),
@@ -343,59 +335,49 @@ impl Driver {
             refresh_due_at: session.refresh_due_at(),
             tabs_sharing,
             tab_support,
-            storage_problem: self.storage_problem.borrow().clone(),
-            fatal: self.fatal.borrow().clone(),
+            storage_problem: session.storage_problem().cloned(),
+            fatal: session.fatal().map(str::to_string),
         };
         drop(session);
-        if self.view.get_untracked() != view {
-            self.view.set(view);
-        }
+        self.observer.session(&view);
     }
 
-    /// Starts a sign-in: new verifier and state, pending record, then off to the authorize page.
+    /// Starts a sign-in: new verifier and state, the inspector's first steps, then the session
+    /// stores the pending record and leaves for the authorize page.
     pub fn sign_in(self: &Rc<Self>) {
-        let now = clock::now();
-        *self.storage_problem.borrow_mut() = None;
-        match authorize::start(&self.config.authorize_request(), &mut SystemEntropy, now) {
+        let now = self.platform.now();
+        let mut entropy = PlatformEntropy(&self.platform);
+        match authorize::start(&self.config.authorize_request(), &mut entropy, now) {
             Ok(started) => {
-                let record = Inspector::start(&started, now);
-                self.write(
-                    &*self.store.tokens,
-                    keys::INSPECTOR,
-                    &encode_inspector(&record),
-                );
-                *self.inspector.borrow_mut() = record.clone();
-                self.inspector_view.set(record);
+                *self.inspector.borrow_mut() = Inspector::start(&started, now);
+                self.save_inspector();
                 self.dispatch(Event::SignInStarted {
                     pending: started.pending,
                     url: started.url,
                 });
             }
-            Err(e) => {
-                *self.fatal.borrow_mut() = Some(e.to_string());
-                self.publish_view();
-            }
+            Err(e) => self.dispatch(Event::BrowserFailed(e.to_string())),
         }
     }
 
     /// Handles a page load at the redirect URI: cleans the address bar at once, then lets the
     /// session check the callback against this tab's pending record.
     pub fn handle_callback(self: &Rc<Self>, url: String) {
-        location::replace_url(&format!("{}oauth2callback", location::base_url()));
-        // The first-load module may have taken the record out of storage already (src/early.rs).
-        let record = match crate::early::take_pending() {
+        self.platform.clean_address();
+        // The first-load module may have taken the record out of storage already.
+        let record = match self.platform.take_early_pending() {
             Some(text) => Ok(Some(text)),
-            None => self.store.pending.get(keys::PENDING),
+            None => self.platform.load(Area::Pending, keys::PENDING),
         };
         let pending = match record {
             Ok(Some(text)) => {
                 // Single use: taken out now; the session puts it back only for a forged callback.
-                let _ = self.store.pending.remove(keys::PENDING);
+                self.platform.remove(Area::Pending, keys::PENDING);
                 decode_pending(&text).ok()
             }
             Ok(None) => None,
             Err(e) => {
-                *self.storage_problem.borrow_mut() = Some(e);
+                self.raise(Event::StorageFailed(e));
                 None
             }
         };
@@ -419,48 +401,78 @@ impl Driver {
         self.publish_view();
     }
 
-    /// Starts GETting `path` now; the next [`Driver::api_get`] of that path takes the result.
-    fn prefetch(self: &Rc<Self>, path: &'static str, now: Timestamp) {
+    /// Starts reading `path` now; the next [`Driver::api_get`] of that path, with the same
+    /// tokens, takes the result.
+    fn prefetch(self: &Rc<Self>, path: &'static str) {
+        let Some(first) = self.first_read(path) else {
+            return;
+        };
+        let key = first.0.key();
+        let (tx, rx) = oneshot::channel();
         let me = Rc::clone(self);
-        let request: LocalBoxFuture<'static, Result<Rc<Vec<u8>>, ApiError>> =
-            Box::pin(async move { me.api_get_bytes(path).await.map(Rc::new) });
-        let shared = request.shared();
-        leptos::task::spawn_local(shared.clone().map(|_| ()));
-        self.prefetched.borrow_mut().insert(path, (now, shared));
+        self.platform.spawn(Box::pin(async move {
+            let _ = tx.send(me.read(path, Some(first)).await);
+        }));
+        let now = self.platform.now();
+        self.prefetched.borrow_mut().insert(key, now, rx);
+    }
+
+    /// The GET of `path` with the current access token, and the tokens' generation.
+    fn current_read(&self, path: &str) -> Option<(Request, u64)> {
+        let session = self.session.borrow();
+        let current = session.current()?;
+        let request = Request::Bearer {
+            url: format!("{}{}", self.config.api_base, path),
+            token: current.tokens.access_token.expose().to_string(),
+        };
+        Some((request, current.generation))
+    }
+
+    /// [`Driver::current_read`], with its answer (started now, or arrived early).
+    fn first_read(self: &Rc<Self>, path: &str) -> Option<(Request, Answer, u64)> {
+        let (request, generation) = self.current_read(path)?;
+        let answer = self.answer(request.clone());
+        Some((request, answer, generation))
     }
 
     /// GETs `path` (relative to the API base) with the current access token and decodes the JSON.
     /// A 401 goes through the session: at most one refresh and one retry.
     pub async fn api_get<T: DeserializeOwned>(self: &Rc<Self>, path: &str) -> Result<T, ApiError> {
-        let fresh = self
-            .prefetched
-            .borrow_mut()
-            .remove(path)
-            .filter(|(at, _)| at.millis_until(clock::now()) < PREFETCH_MAX_AGE_MS);
-        let body = match fresh {
-            Some((_, prefetch)) => prefetch.await?,
-            None => Rc::new(self.api_get_bytes(path).await?),
+        let Some((request, generation)) = self.current_read(path) else {
+            return Err(ApiError::new(ErrorKind::Unauthorized));
+        };
+        let now = self.platform.now();
+        let prefetched = self.prefetched.borrow_mut().take(&request.key(), now);
+        let body = match prefetched {
+            Some(read) => match read.await {
+                Ok(body) => body?,
+                // The prefetch was dropped (signed out meanwhile).
+                Err(_) => return Err(ApiError::new(ErrorKind::Unauthorized)),
+            },
+            None => {
+                let answer = self.answer(request.clone());
+                self.read(path, Some((request, answer, generation))).await?
+            }
         };
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_response(200, e.to_string()))
     }
 
-    async fn api_get_bytes(self: &Rc<Self>, path: &str) -> Result<Vec<u8>, ApiError> {
-        let url = format!("{}{}", self.config.api_base, path);
+    /// The body of `path`, sending `first` (or a fresh GET) and after a 401 asking the session
+    /// whether to retry.
+    async fn read(
+        self: &Rc<Self>,
+        path: &str,
+        mut first: Option<(Request, Answer, u64)>,
+    ) -> Result<Vec<u8>, ApiError> {
         let call = self.next_call.get();
         self.next_call.set(call + 1);
         let mut retried = false;
         loop {
-            let current = self
-                .session
-                .borrow()
-                .current()
-                .map(|s| (s.tokens.access_token.clone(), s.generation));
-            let Some((token, generation)) = current else {
+            let Some((_, answer, generation)) = first.take().or_else(|| self.first_read(path))
+            else {
                 return Err(ApiError::new(ErrorKind::Unauthorized));
             };
-            let response = http::get_with_bearer(&url, token.expose()).await;
-            drop(token);
-            let response = response?;
+            let response = answer.await?;
             if response.is_success() {
                 return Ok(response.body);
             }
@@ -468,7 +480,7 @@ impl Driver {
                 response.status,
                 response.retry_after.as_deref(),
                 &response.body,
-                clock::now(),
+                self.platform.now(),
             );
             if response.status != 401 {
                 return Err(error);
@@ -490,8 +502,19 @@ impl Driver {
     }
 }
 
-fn token_result(response: Result<HttpResponse, ApiError>) -> Result<TokenSet, ApiError> {
-    let now = clock::now();
+/// The platform's CSPRNG as the core's [`Entropy`].
+struct PlatformEntropy<'a, P>(&'a P);
+
+impl<P: Platform> Entropy for PlatformEntropy<'_, P> {
+    fn fill(&mut self, dest: &mut [u8]) -> Result<(), EntropyError> {
+        self.0.fill_random(dest)
+    }
+}
+
+fn token_result(
+    response: Result<HttpResponse, ApiError>,
+    now: Timestamp,
+) -> Result<TokenSet, ApiError> {
     let r = response?;
     if r.is_success() {
         parse_token_response(&r.body, now)
@@ -504,10 +527,4 @@ fn token_result(response: Result<HttpResponse, ApiError>) -> Result<TokenSet, Ap
             now,
         ))
     }
-}
-
-fn random_id() -> String {
-    let mut b = [0u8; 8];
-    let _ = SystemEntropy.fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -14,7 +14,9 @@ use leptos_router::{NavigateOptions, path};
 
 use crate::browser::config_loader::{self, Loaded};
 use crate::browser::location;
-use crate::driver::Driver;
+use crate::driver::{Driver, Observer, SessionView};
+use crate::web::WebPlatform;
+use rc_pkce_core::inspector::Inspector;
 
 pub use layout::Layout;
 
@@ -22,18 +24,68 @@ pub use layout::Layout;
 #[derive(Clone)]
 pub struct ConfigState(pub Loaded);
 
-/// The driver, shared with every component of a running app.
+/// The driver as the running app has it: on the browser's platform.
+pub type AppDriver = Driver<WebPlatform>;
+
+/// The signals the driver's observer sets: what the components render.
 #[derive(Clone, Copy)]
-pub struct DriverHandle(StoredValue<Rc<Driver>, LocalStorage>);
+struct Signals {
+    view: RwSignal<SessionView>,
+    inspector: RwSignal<Inspector>,
+    route_request: RwSignal<Option<String>>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Self {
+            view: RwSignal::new(SessionView::default()),
+            inspector: RwSignal::new(Inspector::default()),
+            route_request: RwSignal::new(None),
+        }
+    }
+}
+
+impl Observer for Signals {
+    fn session(&self, view: &SessionView) {
+        if self.view.get_untracked() != *view {
+            self.view.set(view.clone());
+        }
+    }
+
+    fn inspector(&self, inspector: &Inspector) {
+        self.inspector.set(inspector.clone());
+    }
+
+    fn route(&self, path: &str) {
+        self.route_request.set(Some(path.to_string()));
+    }
+}
+
+/// The driver and its signals, shared with every component of a running app.
+#[derive(Clone, Copy)]
+pub struct DriverHandle {
+    driver: StoredValue<Rc<AppDriver>, LocalStorage>,
+    signals: Signals,
+}
 
 /// A `Copy` handle that closures in views can capture (the driver itself is not `Send`).
 impl DriverHandle {
-    pub fn get(&self) -> Rc<Driver> {
-        self.0.get_value()
+    pub fn get(&self) -> Rc<AppDriver> {
+        self.driver.get_value()
     }
 
-    pub fn view(&self) -> RwSignal<crate::driver::SessionView> {
-        self.0.with_value(|d| d.view)
+    pub fn view(&self) -> RwSignal<SessionView> {
+        self.signals.view
+    }
+
+    /// The PKCE inspector's steps.
+    pub fn inspector(&self) -> RwSignal<Inspector> {
+        self.signals.inspector
+    }
+
+    /// A route the driver wants shown (after sign-in: `/account`).
+    pub fn route_request(&self) -> RwSignal<Option<String>> {
+        self.signals.route_request
     }
 
     pub fn sign_in(&self) {
@@ -77,7 +129,7 @@ pub fn use_now() -> RwSignal<rc_pkce_core::Timestamp> {
 enum Boot {
     Loading,
     Failed,
-    Ready(Rc<Driver>),
+    Ready(Rc<AppDriver>, Signals),
 }
 
 #[component]
@@ -88,7 +140,12 @@ pub fn App() -> impl IntoView {
         let loaded = config_loader::load().await;
         config.set(Some(ConfigState(loaded.clone())));
         match loaded {
-            Loaded::Ready { config, .. } => boot.set(Boot::Ready(Driver::start(*config))),
+            Loaded::Ready { config, .. } => {
+                let signals = Signals::new();
+                let platform = WebPlatform::new(&config);
+                let driver = Driver::start(*config, platform, Rc::new(signals));
+                boot.set(Boot::Ready(driver, signals));
+            }
             Loaded::Failed(_) => boot.set(Boot::Failed),
         }
     });
@@ -103,8 +160,11 @@ pub fn App() -> impl IntoView {
                     match boot.get() {
                         Boot::Loading => view! { <p class="loading" role="status">"Loading configuration…"</p> }.into_any(),
                         Boot::Failed => view! { <UnconfiguredRoutes/> }.into_any(),
-                        Boot::Ready(driver) => {
-                            provide_context(DriverHandle(StoredValue::new_local(driver)));
+                        Boot::Ready(driver, signals) => {
+                            provide_context(DriverHandle {
+                                driver: StoredValue::new_local(driver),
+                                signals,
+                            });
                             view! { <AppRoutes/> }.into_any()
                         }
                     }
@@ -141,7 +201,7 @@ fn UnconfiguredRoutes() -> impl IntoView {
 /// entry so Back does not return to the callback.
 #[component]
 fn FollowRouteRequests() -> impl IntoView {
-    let requests = use_driver().get().route_request;
+    let requests = use_driver().route_request();
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(path) = requests.get() {

@@ -15,16 +15,9 @@ use std::path::{Path, PathBuf};
 
 /// Rule violations the tree still has, each as the line [`check`] reports for it.
 const KNOWN: &[&str] = &[
-    // The driver holds Leptos signals and spawns with Leptos' executor; the signals move to `ui/`
-    // when the driver becomes an effect runner behind a platform trait (issue 14).
-    "leptos outside ui/: src/driver.rs",
     // `mount` swaps the app in once it shows what the first-load page shows (issue 14: an
-    // explicit "app ready" signal replaces the probe, and the mount moves to ui/).
+    // explicit "app ready" signal replaces that probe, and the mount moves to ui/).
     "leptos outside ui/: src/lib.rs",
-    // The HTTP adapter takes the first-load module's early answers, and the hand-off sends them
-    // with the adapter's request builder; one take-once cache in the driver ends both (issue 14).
-    "browser adapter imports the first-load modules: src/browser/http.rs -> early",
-    "module cycle in rc-pkce: browser -> early -> browser",
 ];
 
 /// One source file: its path relative to the crate's `src/`, and its text.

@@ -83,3 +83,11 @@ pub fn grant_id_for(pending: &PendingAuthorization) -> String {
     let digest = sha256(format!("rc-pkce grant {}", pending.state.expose()).as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..12])
 }
+
+/// Whether a page load at `url` is a callback this tab handles: at the redirect URI with response
+/// parameters always (a replay is refused with a reason), and a bare load of the redirect URI only
+/// while signed out (it says why nothing happened). A signed-in tab reloaded at a bare redirect
+/// URI just carries on.
+pub fn handles_callback(at_redirect_uri: bool, url: &str, signed_in: bool) -> bool {
+    at_redirect_uri && (crate::callback::carries_response_parameters(url) || !signed_in)
+}

@@ -7,6 +7,7 @@ use crate::authorize::PendingAuthorization;
 use crate::callback::CallbackRejection;
 use crate::error::ApiError;
 use crate::inspector::Step;
+use crate::storage::StorageError;
 use crate::time::Timestamp;
 use crate::token::{FormBody, TokenSet};
 
@@ -78,6 +79,13 @@ pub enum Event {
         pending: PendingAuthorization,
         url: String,
     },
+    /// The pending record of [`Effect::StorePending`] was written, or could not be.
+    PendingStored(Result<(), StorageError>),
+    /// Storage refused to keep (or give back) something else the session wrote or read.
+    StorageFailed(StorageError),
+    /// The browser refused something a sign-in cannot do without (random numbers, opening the
+    /// sign-in page); the text says what.
+    BrowserFailed(String),
     /// The page was loaded at the redirect URI. `pending` is this tab's record (taken from storage).
     CallbackReceived {
         url: String,
@@ -117,8 +125,11 @@ pub enum Event {
 /// Outputs: what the browser layer must do, in order.
 #[derive(Debug)]
 pub enum Effect {
+    /// Write the pending record and answer with [`Event::PendingStored`].
     StorePending(PendingAuthorization),
     ClearPending,
+    /// Leave the page for this URL (the authorize endpoint); a refusal is
+    /// [`Event::BrowserFailed`].
     Navigate(String),
     /// POST `body` to the token endpoint and answer with [`Event::TokenResponse`] carrying `id`.
     PostToken {

@@ -26,7 +26,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use callback::{CallbackVerdict, Exchange, accept_callback, grant_id_for};
+pub use callback::{CallbackVerdict, Exchange, accept_callback, grant_id_for, handles_callback};
 pub use event::{
     Broadcast, CallId, Effect, Event, Notice, RevokeStatus, SessionFacts, StoredSession,
 };
@@ -39,6 +39,7 @@ use crate::authorize::PendingAuthorization;
 use crate::callback::CallbackRejection;
 use crate::error::{ApiError, ErrorKind};
 use crate::inspector::Step;
+use crate::storage::StorageError;
 use crate::time::Timestamp;
 use crate::token::{RevokeRequest, TokenSet};
 use state::{Attempt, Exchanging, Refresh, SignedIn, State};
@@ -77,6 +78,10 @@ pub struct Session {
     client_id: String,
     state: State,
     notice: Option<Notice>,
+    /// Storage refused to keep something the session needs.
+    storage_problem: Option<StorageError>,
+    /// The browser refused something no sign-in can do without.
+    fatal: Option<String>,
     next_request_id: u64,
 }
 
@@ -86,6 +91,8 @@ impl Session {
             client_id: client_id.into(),
             state: State::SignedOut,
             notice: None,
+            storage_problem: None,
+            fatal: None,
             next_request_id: 1,
         }
     }
@@ -95,7 +102,7 @@ impl Session {
     pub fn phase(&self) -> Phase {
         match &self.state {
             State::SignedOut => Phase::SignedOut,
-            State::Authorizing => Phase::Authorizing,
+            State::Authorizing { .. } => Phase::Authorizing,
             State::Exchanging(_) => Phase::Exchanging,
             State::SignedIn(s) => match s.refresh {
                 Refresh::Idle => Phase::SignedIn,
@@ -123,6 +130,16 @@ impl Session {
 
     pub fn notice(&self) -> Option<&Notice> {
         self.notice.as_ref()
+    }
+
+    /// What storage refused, until the next sign-in is started.
+    pub fn storage_problem(&self) -> Option<&StorageError> {
+        self.storage_problem.as_ref()
+    }
+
+    /// Why no sign-in can work in this browser (no random numbers, navigation refused).
+    pub fn fatal(&self) -> Option<&str> {
+        self.fatal.as_deref()
     }
 
     /// A transient failure the session is riding out (shown with [`Session::retry_at`]), as the
@@ -173,9 +190,35 @@ impl Session {
             Event::SignInStarted { pending, url } => {
                 self.leave_state(&mut fx);
                 self.notice = None;
-                self.state = State::Authorizing;
+                self.storage_problem = None;
+                self.state = State::Authorizing {
+                    navigate_to: Some(url),
+                };
                 fx.push(Effect::StorePending(pending));
-                fx.push(Effect::Navigate(url));
+            }
+            Event::PendingStored(result) => {
+                let navigate_to = match &mut self.state {
+                    State::Authorizing { navigate_to } => navigate_to.take(),
+                    _ => None,
+                };
+                match (result, navigate_to) {
+                    (Ok(()), Some(url)) => fx.push(Effect::Navigate(url)),
+                    (Ok(()), None) => {}
+                    (Err(e), navigate_to) => {
+                        if navigate_to.is_some() {
+                            // Without the record the callback could only be refused: stay here.
+                            self.state = State::SignedOut;
+                        }
+                        self.storage_problem = Some(e);
+                    }
+                }
+            }
+            Event::StorageFailed(e) => self.storage_problem = Some(e),
+            Event::BrowserFailed(why) => {
+                if matches!(self.state, State::Authorizing { .. }) {
+                    self.state = State::SignedOut;
+                }
+                self.fatal = Some(why);
             }
             Event::CallbackReceived {
                 url,
@@ -185,7 +228,7 @@ impl Session {
             Event::TokenResponse { id, result } => self.on_token_response(id, result, now, &mut fx),
             Event::Tick => self.on_tick(now, &mut fx),
             Event::PageRestored => {
-                if matches!(self.state, State::Authorizing) {
+                if matches!(self.state, State::Authorizing { .. }) {
                     // The user came back without finishing the sign-in: it can be started again.
                     // The pending record stays, so finishing it from the history entry ahead
                     // (Forward, then Allow) still works.
@@ -393,7 +436,7 @@ impl Session {
                     }
                 }
             }
-            State::SignedOut | State::Authorizing => {}
+            State::SignedOut | State::Authorizing { .. } => {}
         }
     }
 
@@ -433,7 +476,7 @@ impl Session {
                     self.schedule(now, fx);
                 }
             }
-            State::SignedOut | State::Authorizing => {}
+            State::SignedOut | State::Authorizing { .. } => {}
         }
     }
 

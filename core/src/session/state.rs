@@ -10,8 +10,11 @@ use super::event::{CallId, StoredSession};
 
 pub(super) enum State {
     SignedOut,
-    /// The browser is on its way to the authorize page.
-    Authorizing,
+    /// The browser is on its way to the authorize page: `navigate_to` waits for the pending record
+    /// to be stored (without it the callback could only be refused), then it is gone.
+    Authorizing {
+        navigate_to: Option<String>,
+    },
     /// A code is being exchanged for tokens (or waits to be sent again).
     Exchanging(Exchanging),
     SignedIn(SignedIn),

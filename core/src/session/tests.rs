@@ -110,8 +110,70 @@ fn sign_in_stores_pending_then_navigates() {
         T0,
     );
     assert_eq!(s.phase(), Phase::Authorizing);
-    assert!(matches!(&fx[0], Effect::StorePending(_)));
-    assert!(matches!(&fx[1], Effect::Navigate(u) if *u == url));
+    assert!(matches!(fx.as_slice(), [Effect::StorePending(_)]), "{fx:?}");
+    // Only once the record is stored does the tab leave for the authorize page.
+    let fx = s.handle(Event::PendingStored(Ok(())), T0);
+    assert!(
+        matches!(fx.as_slice(), [Effect::Navigate(u)] if *u == url),
+        "{fx:?}"
+    );
+    assert_eq!(s.phase(), Phase::Authorizing);
+}
+
+#[test]
+fn a_pending_record_storage_refuses_keeps_the_tab_here_and_says_why() {
+    let mut s = Session::new("demo");
+    let (p, url) = pending(2);
+    s.handle(Event::SignInStarted { pending: p, url }, T0);
+    let full = StorageError::QuotaExceeded {
+        kind: crate::storage::StoreKind::Session,
+    };
+    let fx = s.handle(Event::PendingStored(Err(full.clone())), T0);
+    assert!(fx.is_empty(), "no navigation without the record: {fx:?}");
+    assert_eq!(s.phase(), Phase::SignedOut);
+    assert_eq!(s.storage_problem(), Some(&full));
+    // The next attempt starts clean.
+    let (p, url) = pending(3);
+    s.handle(Event::SignInStarted { pending: p, url }, T0);
+    assert_eq!(s.storage_problem(), None);
+    // A late confirmation navigates only once.
+    assert!(!s.handle(Event::PendingStored(Ok(())), T0).is_empty());
+    assert!(s.handle(Event::PendingStored(Ok(())), T0).is_empty());
+}
+
+#[test]
+fn a_refused_navigation_or_missing_randomness_is_fatal_and_ends_the_attempt() {
+    let mut s = Session::new("demo");
+    let (p, url) = pending(4);
+    s.handle(Event::SignInStarted { pending: p, url }, T0);
+    s.handle(Event::PendingStored(Ok(())), T0);
+    s.handle(Event::BrowserFailed("navigation blocked".into()), T0);
+    assert_eq!(s.phase(), Phase::SignedOut);
+    assert_eq!(s.fatal(), Some("navigation blocked"));
+    // A running session is not ended by it.
+    let mut s = signed_in(3600, 604800);
+    s.handle(Event::BrowserFailed("no randomness".into()), T0);
+    assert!(s.is_signed_in());
+    assert_eq!(s.fatal(), Some("no randomness"));
+}
+
+#[test]
+fn which_page_loads_are_callbacks_to_handle() {
+    let with = callback_url(&[("code", "C"), ("state", "S")]);
+    assert!(handles_callback(true, &with, false));
+    assert!(
+        handles_callback(true, &with, true),
+        "a replay is refused, with a reason"
+    );
+    assert!(
+        handles_callback(true, CB, false),
+        "a bare load says why nothing happened"
+    );
+    assert!(
+        !handles_callback(true, CB, true),
+        "a signed-in reload carries on"
+    );
+    assert!(!handles_callback(false, &with, false));
 }
 
 #[test]

@@ -29,7 +29,7 @@ fn explanation(kind: StepKind) -> &'static str {
 
 #[component]
 pub fn InspectorPanel() -> impl IntoView {
-    let steps = use_driver().get().inspector_view;
+    let steps = use_driver().inspector();
     let reveal = RwSignal::new(false);
     view! {
         <section class="card inspector" aria-labelledby="inspector-heading">
