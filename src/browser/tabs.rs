@@ -1,36 +1,28 @@
-//! Coordination between tabs that hold the same grant (issue: single-use refresh tokens).
+//! Carries the tab protocol ([`rc_pkce_core::tabs`]) over a `BroadcastChannel`, and takes the
+//! grant's Web Lock (`navigator.locks`, one lock per grant) for the tab that refreshes.
 //!
-//! A duplicated tab inherits `sessionStorage`, so two tabs can hold one refresh token. Only the
-//! holder of the grant's Web Lock (`navigator.locks`, one lock per grant) refreshes; it publishes
-//! the new tokens on a `BroadcastChannel`, and the other tabs of that grant adopt them without a
-//! request. A tab that got the lock first asks its peers whether they hold newer tokens (after
-//! sleep, its own may be stale). Sign-out is published the same way. Tabs announce themselves with
-//! heartbeats so each can show how many share its session.
+//! Every decision (who answers whom, which messages count, when a peer is gone, when the lock
+//! holder may refresh) is the core [`Coordinator`]'s. This adapter owns the channel, the lock
+//! request and its release, the heartbeat interval, the ask-wait timer and the `pagehide`
+//! listener; it feeds each of them to the coordinator and carries out what it answers.
 //!
 //! Where either API is missing, every tab refreshes on its own (the single-tab behaviour) and the
 //! session panel says so.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
-use rc_pkce_core::record::{decode_session, encode_session};
 use rc_pkce_core::session::Broadcast;
-use serde::{Deserialize, Serialize};
+use rc_pkce_core::tabs::{Codec, Coordinator, HEARTBEAT_MS, Holding, Input, Output};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
+use super::clock;
 use super::timer::set_timeout;
 
 const CHANNEL: &str = "rc-pkce.tabs";
 const LOCK_PREFIX: &str = "rc-pkce.refresh.";
-const HEARTBEAT_MS: u64 = 15_000;
-/// Longer than the once-a-minute timer budget Chrome leaves a tab hidden for minutes, so a
-/// throttled peer is not counted as gone between its heartbeats.
-const PEER_TIMEOUT_MS: f64 = 150_000.0;
-/// How long the lock holder waits for peers to offer newer tokens before refreshing itself.
-const ASK_WAIT_MS: u64 = 200;
 
 /// Whether tabs can share a session here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,42 +30,6 @@ pub enum Support {
     Shared,
     /// The named API is missing: each tab refreshes on its own.
     SingleTab(&'static str),
-}
-
-/// One message on the channel. A flat struct rather than a tagged enum: serde's internally tagged
-/// enums cost about 18 KB of wasm, this costs a fraction.
-#[derive(Serialize, Deserialize, Default)]
-struct Message {
-    /// `hello`, `here`, `bye`, `ask`, `tokens` or `signed_out`.
-    t: String,
-    grant: String,
-    from: String,
-    #[serde(default)]
-    generation: u64,
-    /// The encoded session, for `tokens`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    record: Option<String>,
-}
-
-impl Message {
-    fn new(t: &str, grant: &str, from: &str) -> Self {
-        Self {
-            t: t.into(),
-            grant: grant.into(),
-            from: from.into(),
-            ..Default::default()
-        }
-    }
-
-    fn with_generation(mut self, generation: u64) -> Self {
-        self.generation = generation;
-        self
-    }
-
-    fn with_record(mut self, record: String) -> Self {
-        self.record = Some(record);
-        self
-    }
 }
 
 /// What the coordinator tells the driver.
@@ -85,12 +41,10 @@ pub enum TabEvent {
 }
 
 pub struct Tabs {
-    tab_id: String,
     channel: Option<web_sys::BroadcastChannel>,
     locks: Option<JsValue>,
-    /// The grant this tab holds and its generation, and the latest encoded session (to answer asks).
-    grant: RefCell<Option<(String, u64, String)>>,
-    peers: RefCell<HashMap<String, (String, f64)>>,
+    codec: Codec,
+    coordinator: RefCell<Coordinator>,
     release: RefCell<Option<Function>>,
     lock_wanted: Cell<bool>,
     handler: Rc<dyn Fn(TabEvent)>,
@@ -108,11 +62,10 @@ impl Tabs {
             .then(|| web_sys::BroadcastChannel::new(CHANNEL).ok())
             .flatten();
         let tabs = Rc::new(Self {
-            tab_id,
             channel,
             locks,
-            grant: RefCell::new(None),
-            peers: RefCell::new(HashMap::new()),
+            codec: Codec,
+            coordinator: RefCell::new(Coordinator::new(tab_id)),
             release: RefCell::new(None),
             lock_wanted: Cell::new(false),
             handler,
@@ -135,43 +88,22 @@ impl Tabs {
 
     /// Tabs (this one included) known to hold the current grant.
     pub fn sharing_count(&self) -> usize {
-        let grant = self.grant.borrow();
-        let Some((g, _, _)) = grant.as_ref() else {
-            return 0;
-        };
-        let now = js_sys::Date::now();
-        1 + self
-            .peers
-            .borrow()
-            .values()
-            .filter(|(pg, seen)| pg == g && now - seen < PEER_TIMEOUT_MS)
-            .count()
+        self.coordinator.borrow().sharing_count(clock::now())
     }
 
     /// Tells the coordinator which grant this tab holds now (after every session change). The caller
     /// re-reads [`Tabs::sharing_count`] afterwards, so no event is raised here.
     pub fn set_grant(&self, current: Option<(String, u64, String)>) {
-        let changed = {
-            let old = self.grant.borrow();
-            old.as_ref().map(|(g, _, _)| g.clone()) != current.as_ref().map(|(g, _, _)| g.clone())
-        };
-        *self.grant.borrow_mut() = current;
-        if changed {
-            self.peers.borrow_mut().clear();
-            if let Some((grant, generation, _)) = self.grant.borrow().clone() {
-                self.post(&Message::new("hello", &grant, &self.tab_id).with_generation(generation));
-            }
-        }
+        let holding = current.map(|(grant_id, generation, record)| Holding {
+            grant_id,
+            generation,
+            record,
+        });
+        self.step(Input::SetGrant(holding));
     }
 
     pub fn publish(&self, message: &Broadcast) {
-        let m = match message {
-            Broadcast::Tokens(s) => {
-                Message::new("tokens", &s.grant_id, &self.tab_id).with_record(encode_session(s))
-            }
-            Broadcast::SignedOut { grant_id } => Message::new("signed_out", grant_id, &self.tab_id),
-        };
-        self.post(&m);
+        self.step(Input::Publish(message.clone()));
     }
 
     /// Takes the grant's lock, then calls `granted`. Without Web Locks, grants at once.
@@ -195,13 +127,21 @@ impl Tabs {
                 let Some(granted) = granted.borrow_mut().take() else {
                     return;
                 };
-                // Always ask, even when no peer is known: a tab restored after sleep or a discard
-                // holds the lock before its peers have answered its hello, and refreshing with a
-                // rotated-out token would end the session for every tab. 200 ms per refresh is
-                // cheap next to that.
-                let generation = me.grant.borrow().as_ref().map_or(0, |(_, g, _)| *g);
-                me.post(&Message::new("ask", &grant, &me.tab_id).with_generation(generation));
-                let _ = set_timeout(ASK_WAIT_MS, granted);
+                let input = Input::LockGranted {
+                    grant_id: grant.clone(),
+                };
+                let wait = me.step(input).into_iter().find_map(|o| match o {
+                    Output::StartAskWait { ms } => Some(ms),
+                    _ => None,
+                });
+                if let Some(ms) = wait {
+                    let me = Rc::clone(&me);
+                    let _ = set_timeout(ms, move || {
+                        if me.step(Input::AskWaitOver).contains(&Output::LockReady) {
+                            granted();
+                        }
+                    });
+                }
             })
         });
         let request = Reflect::get(&locks, &"request".into())
@@ -226,10 +166,25 @@ impl Tabs {
         }
     }
 
-    fn post(&self, m: &Message) {
-        if let (Some(ch), Ok(text)) = (&self.channel, serde_json::to_string(m)) {
-            let _ = ch.post_message(&text.into());
+    /// Feeds one input to the coordinator and carries out its posts and events. The lock outputs
+    /// are returned for the caller that waits on them ([`Tabs::acquire`]).
+    fn step(&self, input: Input) -> Vec<Output> {
+        // The borrow ends before the handler runs: the driver calls back into `set_grant`.
+        let outputs = self.coordinator.borrow_mut().handle(input, clock::now());
+        let mut rest = Vec::new();
+        for output in outputs {
+            match output {
+                Output::Post(m) => {
+                    if let Some(ch) = &self.channel {
+                        let _ = ch.post_message(&self.codec.encode(&m).into());
+                    }
+                }
+                Output::Deliver(b) => (self.handler)(TabEvent::Broadcast(b)),
+                Output::PeersChanged => (self.handler)(TabEvent::PeersChanged),
+                lock @ (Output::StartAskWait { .. } | Output::LockReady) => rest.push(lock),
+            }
         }
+        rest
     }
 
     fn listen(self: &Rc<Self>) {
@@ -239,65 +194,13 @@ impl Tabs {
             let (Some(me), Some(text)) = (me.upgrade(), e.data().as_string()) else {
                 return;
             };
-            if text.len() > 64 * 1024 {
-                return;
-            }
-            if let Ok(m) = serde_json::from_str::<Message>(&text) {
-                me.receive(m);
+            // Text that is not a message of this app (too large, unknown, damaged) is dropped.
+            if let Ok(m) = me.codec.decode(&text) {
+                me.step(Input::Received(m));
             }
         });
         channel.set_onmessage(Some(cb.as_ref().unchecked_ref()));
         cb.forget();
-    }
-
-    fn receive(&self, m: Message) {
-        let mine = self.grant.borrow().clone();
-        let Some((grant, generation, record)) = mine else {
-            return;
-        };
-        if m.grant != grant || m.from == self.tab_id {
-            return;
-        }
-        let now = js_sys::Date::now();
-        match m.t.as_str() {
-            "hello" => {
-                self.peers.borrow_mut().insert(m.from, (m.grant, now));
-                self.post(&Message::new("here", &grant, &self.tab_id).with_generation(generation));
-                (self.handler)(TabEvent::PeersChanged);
-            }
-            "here" => {
-                let new = self
-                    .peers
-                    .borrow_mut()
-                    .insert(m.from, (m.grant, now))
-                    .is_none();
-                if new {
-                    (self.handler)(TabEvent::PeersChanged);
-                }
-            }
-            "bye" => {
-                self.peers.borrow_mut().remove(&m.from);
-                (self.handler)(TabEvent::PeersChanged);
-            }
-            "ask" => {
-                self.peers.borrow_mut().insert(m.from, (m.grant, now));
-                if generation > m.generation {
-                    self.post(&Message::new("tokens", &grant, &self.tab_id).with_record(record));
-                }
-            }
-            "tokens" => {
-                self.peers.borrow_mut().insert(m.from, (m.grant, now));
-                if let Some(session) = m.record.as_deref().and_then(|r| decode_session(r).ok()) {
-                    (self.handler)(TabEvent::Broadcast(Box::new(Broadcast::Tokens(session))));
-                }
-            }
-            "signed_out" => {
-                (self.handler)(TabEvent::Broadcast(Box::new(Broadcast::SignedOut {
-                    grant_id: grant,
-                })));
-            }
-            _ => {}
-        }
     }
 
     fn heartbeat(self: &Rc<Self>) {
@@ -306,17 +209,8 @@ impl Tabs {
             return;
         };
         let cb = Closure::<dyn Fn()>::new(move || {
-            let Some(me) = me.upgrade() else { return };
-            let now = js_sys::Date::now();
-            let before = me.peers.borrow().len();
-            me.peers
-                .borrow_mut()
-                .retain(|_, (_, seen)| now - *seen < PEER_TIMEOUT_MS);
-            if me.peers.borrow().len() != before {
-                (me.handler)(TabEvent::PeersChanged);
-            }
-            if let Some((grant, generation, _)) = me.grant.borrow().clone() {
-                me.post(&Message::new("here", &grant, &me.tab_id).with_generation(generation));
+            if let Some(me) = me.upgrade() {
+                me.step(Input::Heartbeat);
             }
         });
         let _ = window.set_interval_with_callback_and_timeout_and_arguments_0(
@@ -332,9 +226,8 @@ impl Tabs {
             return;
         };
         let cb = Closure::<dyn Fn()>::new(move || {
-            let Some(me) = me.upgrade() else { return };
-            if let Some((grant, _, _)) = me.grant.borrow().clone() {
-                me.post(&Message::new("bye", &grant, &me.tab_id));
+            if let Some(me) = me.upgrade() {
+                me.step(Input::PageHide);
             }
         });
         let _ = window.add_event_listener_with_callback("pagehide", cb.as_ref().unchecked_ref());
