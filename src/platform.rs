@@ -123,6 +123,11 @@ pub trait Platform {
     /// The answer to exactly this request if someone sent it before the app (the first-load
     /// module). Taken once.
     fn take_early(&self, key: &RequestKey) -> Option<Answer>;
+    /// The early answer to `request` if there is one, else a new one.
+    fn take_early_or_send(&self, request: &Request) -> Answer {
+        self.take_early(&request.key())
+            .unwrap_or_else(|| self.send(request))
+    }
     /// The pending record a first-load module took out of storage before sending its code.
     fn take_early_pending(&self) -> Option<String>;
     /// Drops every early answer not taken by now.

@@ -1,14 +1,18 @@
 #![cfg(target_arch = "wasm32")]
 //! The hand-off between a first-load module and the app (`rc_pkce::early`) in Chromium: an answer
-//! sent ahead is served to the app only for the identical request, once, with the whole body for
-//! both readers and without a second `fetch`; what is not taken can be dropped; the pending record
-//! is handed over once.
+//! sent ahead is served to the app (through its platform, `rc_pkce::web`) only for the identical
+//! request, once, with the whole body for both readers and without a second `fetch`; what is not
+//! taken can be dropped; the pending record is handed over once.
 //!
 //! The test runner answers paths from the package directory, so `/config.json` is this
 //! repository's file.
 
-use rc_pkce::browser::http::{self, Outgoing, read_body};
+use rc_pkce::browser::http::{HttpResponse, Outgoing, read_body};
 use rc_pkce::early;
+use rc_pkce::platform::{Platform, Request};
+use rc_pkce::web::WebPlatform;
+use rc_pkce_core::config::parse_config;
+use rc_pkce_core::error::ApiError;
 use rc_pkce_core::secret::RefreshToken;
 use rc_pkce_core::token::TokenRequest;
 use wasm_bindgen::JsCast;
@@ -30,6 +34,25 @@ fn fetches_of(url: &str) -> u32 {
         .unwrap()
         .get_entries_by_name(url)
         .length()
+}
+
+/// What the app does with a request: the early answer if the first-load module sent this very
+/// request, else a fetch.
+async fn app_sends(request: Request) -> Result<HttpResponse, ApiError> {
+    let origin = web_sys::window().unwrap().location().origin().unwrap();
+    let config = parse_config(
+        r#"{"client_id": "early-test", "server": "http://127.0.0.1:5001"}"#,
+        &format!("{origin}/"),
+    )
+    .unwrap();
+    WebPlatform::new(&config).take_early_or_send(&request).await
+}
+
+fn bearer(url: &str, token: &str) -> Request {
+    Request::Bearer {
+        url: url.into(),
+        token: token.into(),
+    }
 }
 
 fn config_json() -> Vec<u8> {
@@ -67,7 +90,7 @@ async fn an_answer_is_served_once_and_only_for_the_identical_request() {
     let response: web_sys::Response = JsFuture::from(sent).await.unwrap().dyn_into().unwrap();
     assert_eq!(read_body(&response).await.unwrap(), config_json());
     // ...and the app gets its own copy, whole, without asking again.
-    let answer = http::get_with_bearer(&url, "token-1").await.unwrap();
+    let answer = app_sends(bearer(&url, "token-1")).await.unwrap();
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body, config_json());
     assert!(early::taken("GET", &url));
@@ -84,7 +107,7 @@ async fn an_answer_is_served_once_and_only_for_the_identical_request() {
         })
         .is_none()
     );
-    let again = http::get_with_bearer(&url, "token-1").await.unwrap();
+    let again = app_sends(bearer(&url, "token-1")).await.unwrap();
     assert_eq!(again.body, config_json());
     assert_eq!(fetches_of(&url), 2);
 }
@@ -123,7 +146,12 @@ async fn a_failed_fetch_reaches_the_app_as_a_network_error() {
     })
     .unwrap();
     assert!(JsFuture::from(sent).await.is_err());
-    let error = http::post_form(url, &body).await.unwrap_err();
+    let error = app_sends(Request::Form {
+        url: url.into(),
+        body,
+    })
+    .await
+    .unwrap_err();
     assert_eq!(error.kind, rc_pkce_core::error::ErrorKind::Network);
     assert!(early::taken("POST", url));
 }

@@ -307,13 +307,7 @@ impl<P: Platform + 'static> Driver<P> {
     /// decided to still has its answer taken.
     fn answer(self: &Rc<Self>, request: Request) -> Answer {
         let me = Rc::clone(self);
-        Box::pin(async move {
-            let answer = match me.platform.take_early(&request.key()) {
-                Some(early) => early,
-                None => me.platform.send(&request),
-            };
-            answer.await
-        })
+        Box::pin(async move { me.platform.take_early_or_send(&request).await })
     }
 
     fn decide(&self, call: CallId, decision: CallDecision) {
