@@ -2,7 +2,9 @@
 //! in the core and in [`crate::present`].
 
 mod layout;
+mod mount;
 pub mod pages;
+pub mod ready;
 pub mod widgets;
 
 use std::rc::Rc;
@@ -19,6 +21,7 @@ use crate::web::WebPlatform;
 use rc_pkce_core::inspector::Inspector;
 
 pub use layout::Layout;
+pub use mount::mount;
 
 /// The configuration as loaded, for the Settings and configuration pages.
 #[derive(Clone)]

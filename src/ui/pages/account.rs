@@ -8,6 +8,7 @@ use leptos_router::hooks::use_navigate;
 use rc_pkce_core::session::Phase;
 
 use crate::present::text;
+use crate::ui::ready::ready_when;
 use crate::ui::use_driver;
 use crate::ui::widgets::{
     AccountCard, CallLog, ExtensionCard, InspectorPanel, Load, SessionNotice, SessionPanel,
@@ -47,6 +48,8 @@ pub fn Account() -> impl IntoView {
         // Both requests start here, together.
         let reload_extension = load_extension(extension);
         let reload_account = load_account(account);
+        // Drawn once the user's extension is in (or failed): what the first-load page shows.
+        ready_when(move || !matches!(extension.get(), Load::Loading));
         view! {
             <div class="page account">
                 <div class="page-head">

@@ -10,6 +10,7 @@ use rc_pkce_core::session::Phase;
 
 use crate::browser::{clock, location};
 use crate::present::countdown;
+use crate::ui::ready::ready_when;
 use crate::ui::widgets::SessionNotice;
 use crate::ui::{use_driver, use_now};
 
@@ -18,6 +19,8 @@ pub fn Callback() -> impl IntoView {
     let driver = use_driver();
     let view_signal = driver.view();
     let navigate = use_navigate();
+    // Drawn once the exchange is over (the first-load module shows no "Signing you in…").
+    ready_when(move || view_signal.with(|v| v.phase != Phase::Exchanging));
     // The callback itself was handled by `Driver::start` before the first render; this page only
     // shows how it goes.
     Effect::new(move |_| {

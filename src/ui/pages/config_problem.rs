@@ -9,6 +9,7 @@ use crate::ui::ConfigState;
 
 #[component]
 pub fn ConfigProblem() -> impl IntoView {
+    crate::ui::ready::ready_when(|| true);
     let error = use_context::<ConfigState>().and_then(|c| match c.0 {
         Loaded::Failed(e) => Some(e),
         Loaded::Ready { .. } => None,

@@ -14,6 +14,7 @@ use crate::ui::{ConfigState, use_driver};
 
 #[component]
 pub fn Home() -> impl IntoView {
+    crate::ui::ready::ready_when(|| true);
     let driver = use_driver();
     let view_signal = driver.view();
     let config = driver.get().config.clone();

@@ -5,6 +5,7 @@ use leptos_router::components::A;
 
 #[component]
 pub fn NotFound() -> impl IntoView {
+    crate::ui::ready::ready_when(|| true);
     view! {
         <div class="page">
             <h1>"Page not found"</h1>

@@ -11,6 +11,7 @@ use crate::ui::{ConfigState, DriverHandle};
 
 #[component]
 pub fn Settings() -> impl IntoView {
+    crate::ui::ready::ready_when(|| true);
     let loaded = use_context::<ConfigState>().map(|c| c.0);
     let driver = use_context::<DriverHandle>();
     let (current_client, current_preset, saved, redirect) = match &loaded {
