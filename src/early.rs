@@ -3,8 +3,9 @@
 //! The first-load module of the redirect URI ([`crate::first_load::callback`]) starts in a few
 //! milliseconds and sends requests the app is about to send anyway: the token POST and the
 //! extension and account GETs. It leaves each answer here, on
-//! `window.rcPkceEarly`, and the app's HTTP adapter takes an answer instead of asking again, but
-//! only for the identical request (method, URL, and form body or access token). The app stays the
+//! `window.rcPkceEarly`, and the app (its platform, [`crate::web`]) takes an answer instead of
+//! asking again, but only for the identical request (method, URL, and form body or access token).
+//! The object's shape is declared once, as typed bindings ([`HandOff`], [`Entry`]). The app stays the
 //! one that decides: it runs the same checks on the same answer as if it had fetched it itself.
 //!
 //! Each answer is taken once; whatever the app has not taken once it has handled the callback is
@@ -16,47 +17,94 @@ use wasm_bindgen::prelude::*;
 
 use crate::browser::http::{Outgoing, start_fetch};
 
+/// The global both modules reach: `window.rcPkceEarly`.
 const GLOBAL: &str = "rcPkceEarly";
 
-fn hand_off() -> Option<Object> {
+// The hand-off's shape, declared once: both wasm modules read and write it through these typed
+// bindings (each field a JS property of that name), so neither spells a property name by hand.
+#[wasm_bindgen]
+extern "C" {
+    /// `window.rcPkceEarly`.
+    #[wasm_bindgen(extends = Object)]
+    type HandOff;
+
+    /// The answers sent ahead, in the order they were sent.
+    #[wasm_bindgen(method, getter)]
+    fn requests(this: &HandOff) -> Option<Array>;
+    #[wasm_bindgen(method, setter)]
+    fn set_requests(this: &HandOff, requests: &Array);
+
+    /// The pending authorization record, as stored, while the app has not taken it.
+    #[wasm_bindgen(method, getter)]
+    fn pending(this: &HandOff) -> Option<String>;
+    #[wasm_bindgen(method, setter)]
+    fn set_pending(this: &HandOff, record: Option<String>);
+
+    /// The page a first-load module drew (`"home"` or `"account"`).
+    #[wasm_bindgen(method, getter)]
+    fn painted(this: &HandOff) -> Option<String>;
+    #[wasm_bindgen(method, setter)]
+    fn set_painted(this: &HandOff, page: &str);
+
+    /// Whether the app has put its own page in place.
+    #[wasm_bindgen(method, getter, js_name = appTookOver)]
+    fn app_took_over(this: &HandOff) -> Option<bool>;
+    #[wasm_bindgen(method, setter, js_name = appTookOver)]
+    fn set_app_took_over(this: &HandOff, took_over: bool);
+
+    /// One answer sent ahead: the request's identity and a promise of a copy of its response.
+    #[wasm_bindgen(extends = Object)]
+    type Entry;
+
+    #[wasm_bindgen(method, getter)]
+    fn method(this: &Entry) -> Option<String>;
+    #[wasm_bindgen(method, setter)]
+    fn set_method(this: &Entry, method: &str);
+    #[wasm_bindgen(method, getter)]
+    fn url(this: &Entry) -> Option<String>;
+    #[wasm_bindgen(method, setter)]
+    fn set_url(this: &Entry, url: &str);
+    /// The form body or bearer token: what makes two requests to one URL different.
+    #[wasm_bindgen(method, getter)]
+    fn credential(this: &Entry) -> Option<String>;
+    #[wasm_bindgen(method, setter)]
+    fn set_credential(this: &Entry, credential: &str);
+    #[wasm_bindgen(method, getter)]
+    fn response(this: &Entry) -> Option<Promise>;
+    #[wasm_bindgen(method, setter)]
+    fn set_response(this: &Entry, response: &Promise);
+    #[wasm_bindgen(method, getter)]
+    fn controller(this: &Entry) -> Option<web_sys::AbortController>;
+    #[wasm_bindgen(method, setter)]
+    fn set_controller(this: &Entry, controller: Option<web_sys::AbortController>);
+}
+
+/// The hand-off object, created on first use.
+fn hand_off() -> Option<HandOff> {
     let window = web_sys::window()?;
     let key = JsValue::from_str(GLOBAL);
-    match Reflect::get(&window, &key).ok()?.dyn_into::<Object>() {
-        Ok(o) => Some(o),
-        Err(_) => {
-            let o = Object::new();
-            Reflect::set(&o, &"requests".into(), &Array::new()).ok()?;
-            Reflect::set(&window, &key, &o).ok()?;
-            Some(o)
-        }
+    let existing = Reflect::get(&window, &key).ok()?;
+    if existing.is_object() {
+        return Some(existing.unchecked_into());
     }
+    let created: HandOff = Object::new().unchecked_into();
+    created.set_requests(&Array::new());
+    Reflect::set(&window, &key, &created).ok()?;
+    Some(created)
 }
 
 fn requests() -> Option<Array> {
-    Reflect::get(hand_off()?.as_ref(), &"requests".into())
-        .ok()?
-        .dyn_into()
-        .ok()
-}
-
-/// Sets `field` of the hand-off object.
-fn set(field: &str, value: &JsValue) {
-    if let Some(o) = hand_off() {
-        let _ = Reflect::set(&o, &field.into(), value);
-    }
-}
-
-fn text(entry: &JsValue, field: &str) -> Option<String> {
-    Reflect::get(entry, &field.into()).ok()?.as_string()
+    hand_off()?.requests()
 }
 
 /// The position of the entry for a `method` request to `url` (and with this `credential`, if
 /// given).
 fn find(list: &Array, method: &str, url: &str, credential: Option<&str>) -> Option<usize> {
     list.iter().position(|e| {
-        text(&e, "method").as_deref() == Some(method)
-            && text(&e, "url").as_deref() == Some(url)
-            && credential.is_none_or(|c| text(&e, "credential").as_deref() == Some(c))
+        let e: Entry = e.unchecked_into();
+        e.method().as_deref() == Some(method)
+            && e.url().as_deref() == Some(url)
+            && credential.is_none_or(|c| e.credential().as_deref() == Some(c))
     })
 }
 
@@ -82,19 +130,12 @@ pub fn send_ahead(request: &Outgoing<'_>) -> Result<Promise, JsValue> {
     let ignore: Function = Closure::once_into_js(|_: JsValue| ()).unchecked_into();
     let catch: Function = Reflect::get(&for_app, &"catch".into())?.dyn_into()?;
     catch.call1(&for_app, &ignore)?;
-    let entry = Object::new();
-    for (field, value) in [
-        ("method", JsValue::from_str(request.method())),
-        ("url", JsValue::from_str(request.url())),
-        ("credential", JsValue::from_str(request.credential())),
-        ("response", for_app.into()),
-        (
-            "controller",
-            controller.map(JsValue::from).unwrap_or(JsValue::NULL),
-        ),
-    ] {
-        Reflect::set(&entry, &field.into(), &value)?;
-    }
+    let entry: Entry = Object::new().unchecked_into();
+    entry.set_method(request.method());
+    entry.set_url(request.url());
+    entry.set_credential(request.credential());
+    entry.set_response(&for_app);
+    entry.set_controller(controller);
     if let Some(list) = requests() {
         list.push(&entry);
     }
@@ -111,22 +152,15 @@ pub fn take(request: &Outgoing<'_>) -> Option<(Promise, Option<web_sys::AbortCon
         request.url(),
         Some(request.credential()),
     )?;
-    let entry = list.get(index as u32);
+    let entry: Entry = list.get(index as u32).unchecked_into();
     let kept: Array = list
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != index)
         .map(|(_, e)| e)
         .collect();
-    Reflect::set(hand_off()?.as_ref(), &"requests".into(), &kept).ok()?;
-    let promise = Reflect::get(&entry, &"response".into())
-        .ok()?
-        .dyn_into::<Promise>()
-        .ok()?;
-    let controller = Reflect::get(&entry, &"controller".into())
-        .ok()
-        .and_then(|c| c.dyn_into::<web_sys::AbortController>().ok());
-    Some((promise, controller))
+    hand_off()?.set_requests(&kept);
+    Some((entry.response()?, entry.controller()))
 }
 
 /// Whether the app has taken the answer to the `method` request to `url` (or there is none).
@@ -138,14 +172,16 @@ pub fn taken(method: &str, url: &str) -> bool {
 /// out of storage before it sends the code, so that a reload of the page cannot send the code
 /// again; the app takes it from here instead.
 pub fn set_pending(record: &str) {
-    set("pending", &JsValue::from_str(record));
+    if let Some(h) = hand_off() {
+        h.set_pending(Some(record.to_string()));
+    }
 }
 
 /// The pending authorization record a first-load module took out of storage. Taken once.
 pub fn take_pending() -> Option<String> {
-    let o = hand_off()?;
-    let record = text(o.as_ref(), "pending");
-    let _ = Reflect::delete_property(&o, &"pending".into());
+    let h = hand_off()?;
+    let record = h.pending();
+    h.set_pending(None);
     record
 }
 
@@ -165,22 +201,24 @@ pub fn discard_rest_soon() {
 
 /// Records that the app has put its own page in place: first-load modules draw nothing after.
 pub fn set_app_took_over() {
-    set("appTookOver", &JsValue::TRUE);
+    if let Some(h) = hand_off() {
+        h.set_app_took_over(true);
+    }
 }
 
 /// Whether the app has put its own page in place.
 pub fn app_took_over() -> bool {
-    hand_off()
-        .and_then(|o| Reflect::get(&o, &"appTookOver".into()).ok())
-        .is_some_and(|v| v.is_truthy())
+    hand_off().and_then(|h| h.app_took_over()).unwrap_or(false)
 }
 
 /// Records which page a first-load module has drawn (`"home"` or `"account"`).
 pub fn set_painted(page: &str) {
-    set("painted", &JsValue::from_str(page));
+    if let Some(h) = hand_off() {
+        h.set_painted(page);
+    }
 }
 
 /// The page a first-load module has drawn, if any.
 pub fn painted() -> Option<String> {
-    text(hand_off()?.as_ref(), "painted")
+    hand_off()?.painted()
 }
