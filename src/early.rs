@@ -38,7 +38,7 @@ extern "C" {
     #[wasm_bindgen(method, getter)]
     fn pending(this: &HandOff) -> Option<String>;
     #[wasm_bindgen(method, setter)]
-    fn set_pending(this: &HandOff, record: Option<String>);
+    fn set_pending(this: &HandOff, record: &str);
 
     /// The page a first-load module drew (`"home"` or `"account"`).
     #[wasm_bindgen(method, getter)]
@@ -173,7 +173,7 @@ pub fn taken(method: &str, url: &str) -> bool {
 /// again; the app takes it from here instead.
 pub fn set_pending(record: &str) {
     if let Some(h) = hand_off() {
-        h.set_pending(Some(record.to_string()));
+        h.set_pending(record);
     }
 }
 
@@ -181,7 +181,9 @@ pub fn set_pending(record: &str) {
 pub fn take_pending() -> Option<String> {
     let h = hand_off()?;
     let record = h.pending();
-    h.set_pending(None);
+    // Deleted, not set to `undefined`: the record leaves no trace on the global (a binding can
+    // only assign).
+    let _ = Reflect::delete_property(&h, &"pending".into());
     record
 }
 
