@@ -290,12 +290,27 @@ mod tests {
 /// Text that both the app's components and the first-load module ([`crate::first_load`]) draw,
 /// kept in one place so the page does not change when the app takes over.
 pub mod text {
+    pub const SKIP_TO_CONTENT: &str = "Skip to content";
+    pub const BRAND_MARK: &str = "⬡";
+    pub const BRAND_NAME: &str = "rc-pkce";
+    pub const NAV_LABEL: &str = "Main";
+    pub const NAV_HOME: &str = "Home";
+    pub const NAV_ACCOUNT: &str = "Account";
+    pub const NAV_SETTINGS: &str = "Settings";
     pub const BRAND_TAG: &str = "RingCentral sign-in with PKCE";
+    pub const TARGET_HEADING: &str = "Signing in to";
+    pub const FACT_SERVER: &str = "Server";
+    pub const FACT_CLIENT_ID: &str = "Client ID";
+    pub const FACT_REDIRECT_URI: &str = "Redirect URI";
+    pub const YOU_HEADING: &str = "You";
+    pub const ACCOUNT_HEADING: &str = "Your account";
     pub const FOOTER: &str = "A public OAuth 2.0 client: no client secret, tokens only in this tab. Authorization Code + PKCE (RFC 7636), revocation (RFC 7009).";
     pub const HOME_TITLE: &str = "Sign in to RingCentral — safely, from the browser";
     pub const HOME_LEAD: &str = "This page signs you in with OAuth 2.0 Authorization Code + PKCE: no client secret, a one-time verifier that never leaves this tab, tokens kept in this tab's sessionStorage only and refreshed before they expire. Then it shows who you are and your recent calls.";
     pub const SIGN_IN: &str = "Sign in with RingCentral";
     pub const SIGNING_IN: &str = "Opening RingCentral…";
+    /// Before the browser's reason, when it refused to open the authorize page.
+    pub const NAVIGATION_REFUSED: &str = "The browser did not open the sign-in page:";
     pub const OWN_CLIENT: &str = "Use your own client ID or server";
     pub const ACCOUNT_TITLE: &str = "Your RingCentral account";
     pub const LOADING_EXTENSION: &str = "Loading your extension…";

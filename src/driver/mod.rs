@@ -212,7 +212,8 @@ impl<P: Platform + 'static> Driver<P> {
             Effect::Navigate(url) => {
                 if let Err(e) = self.platform.navigate(&url) {
                     self.raise(Event::BrowserFailed(format!(
-                        "The browser did not open the sign-in page: {e}"
+                        "{} {e}",
+                        crate::present::text::NAVIGATION_REFUSED
                     )));
                 }
             }

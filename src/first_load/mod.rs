@@ -22,7 +22,7 @@
 //! the token POST is sent, so the code is never sent twice.
 
 mod dom;
-mod pages;
+pub mod pages;
 
 use std::rc::Rc;
 
@@ -114,7 +114,7 @@ fn sign_in(config: &AppConfig, button: &web_sys::HtmlButtonElement, problem: &we
         button.set_disabled(false);
         button.set_text_content(Some(crate::present::text::SIGN_IN));
         show(
-            &format!("The browser did not open the sign-in page: {e}"),
+            &format!("{} {e}", crate::present::text::NAVIGATION_REFUSED),
             None,
         );
     }

@@ -46,9 +46,13 @@ pub fn show(current: Current, page: Element) -> Built<()> {
                     node(with_text(
                         "span",
                         &[("class", "brand-mark"), ("aria-hidden", "true")],
-                        "⬡",
+                        copy::BRAND_MARK,
                     )?),
-                    node(with_text("span", &[("class", "brand-name")], "rc-pkce")?),
+                    node(with_text(
+                        "span",
+                        &[("class", "brand-name")],
+                        copy::BRAND_NAME,
+                    )?),
                     node(with_text(
                         "span",
                         &[("class", "brand-tag")],
@@ -58,18 +62,18 @@ pub fn show(current: Current, page: Element) -> Built<()> {
             )?),
             node(el(
                 "nav",
-                &[("aria-label", "Main")],
+                &[("aria-label", copy::NAV_LABEL)],
                 vec![node(el(
                     "ul",
                     &[],
                     vec![
-                        link(base.clone(), "Home", current == Current::Home)?,
+                        link(base.clone(), copy::NAV_HOME, current == Current::Home)?,
                         link(
                             format!("{base}account"),
-                            "Account",
+                            copy::NAV_ACCOUNT,
                             current == Current::Account,
                         )?,
-                        link(format!("{base}settings"), "Settings", false)?,
+                        link(format!("{base}settings"), copy::NAV_SETTINGS, false)?,
                     ],
                 )?)],
             )?),
@@ -79,7 +83,7 @@ pub fn show(current: Current, page: Element) -> Built<()> {
         node(with_text(
             "a",
             &[("class", "skip-link"), ("href", "#main")],
-            "Skip to content",
+            copy::SKIP_TO_CONTENT,
         )?),
         node(header),
         node(el(
@@ -114,13 +118,17 @@ pub fn home(config: &AppConfig) -> Built<Home> {
     let server = copy::server(config.preset().map(|p| p.label()), &config.server);
     let code = |s: &str| -> Built<Node> { Ok(node(with_text("code", &[], s)?)) };
     let mut facts = Vec::new();
-    facts.extend(fact("Server", text(&server)?, Some("server"))?);
+    facts.extend(fact(copy::FACT_SERVER, text(&server)?, Some("server"))?);
     facts.extend(fact(
-        "Client ID",
+        copy::FACT_CLIENT_ID,
         code(&config.client_id)?,
         Some("client-id"),
     )?);
-    facts.extend(fact("Redirect URI", code(&config.redirect_uri)?, None)?);
+    facts.extend(fact(
+        copy::FACT_REDIRECT_URI,
+        code(&config.redirect_uri)?,
+        None,
+    )?);
     let button: HtmlButtonElement = with_text(
         "button",
         &[("class", "button primary big"), ("data-testid", "sign-in")],
@@ -138,7 +146,7 @@ pub fn home(config: &AppConfig) -> Built<Home> {
             node(problem.clone()),
             node(card(
                 "target-heading",
-                "Signing in to",
+                copy::TARGET_HEADING,
                 None,
                 vec![
                     node(el("dl", &[("class", "facts")], facts)?),
@@ -207,7 +215,7 @@ fn facts(rows: [copy::Row; 5]) -> Built<Element> {
 pub fn account(ext: &Extension) -> Built<Element> {
     let account_card = card(
         "acct-heading",
-        "Your account",
+        copy::ACCOUNT_HEADING,
         Some(true),
         vec![node(with_text(
             "p",
@@ -217,7 +225,7 @@ pub fn account(ext: &Extension) -> Built<Element> {
     )?;
     let you = card(
         "ext-heading",
-        "You",
+        copy::YOU_HEADING,
         Some(false),
         vec![
             node(with_text(

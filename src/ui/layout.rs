@@ -8,18 +8,18 @@ use crate::present::text;
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     view! {
-        <a class="skip-link" href="#main">"Skip to content"</a>
+        <a class="skip-link" href="#main">{text::SKIP_TO_CONTENT}</a>
         <header class="site-header">
             <div class="brand">
-                <span class="brand-mark" aria-hidden="true">"⬡"</span>
-                <span class="brand-name">"rc-pkce"</span>
+                <span class="brand-mark" aria-hidden="true">{text::BRAND_MARK}</span>
+                <span class="brand-name">{text::BRAND_NAME}</span>
                 <span class="brand-tag">{text::BRAND_TAG}</span>
             </div>
-            <nav aria-label="Main">
+            <nav aria-label=text::NAV_LABEL>
                 <ul>
-                    <li><A href="/" exact=true>"Home"</A></li>
-                    <li><A href="/account">"Account"</A></li>
-                    <li><A href="/settings">"Settings"</A></li>
+                    <li><A href="/" exact=true>{text::NAV_HOME}</A></li>
+                    <li><A href="/account">{text::NAV_ACCOUNT}</A></li>
+                    <li><A href="/settings">{text::NAV_SETTINGS}</A></li>
                 </ul>
             </nav>
         </header>

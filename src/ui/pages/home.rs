@@ -44,13 +44,13 @@ pub fn Home() -> impl IntoView {
             <ConfigWarning/>
             <SessionNotice/>
             <section class="card" aria-labelledby="target-heading">
-                <h2 id="target-heading">"Signing in to"</h2>
+                <h2 id="target-heading">{text::TARGET_HEADING}</h2>
                 <dl class="facts">
-                    <dt>"Server"</dt>
+                    <dt>{text::FACT_SERVER}</dt>
                     <dd data-testid="server">{server}</dd>
-                    <dt>"Client ID"</dt>
+                    <dt>{text::FACT_CLIENT_ID}</dt>
                     <dd data-testid="client-id"><code>{config.client_id.clone()}</code></dd>
-                    <dt>"Redirect URI"</dt>
+                    <dt>{text::FACT_REDIRECT_URI}</dt>
                     <dd><code>{config.redirect_uri.clone()}</code></dd>
                 </dl>
                 <div class="actions">

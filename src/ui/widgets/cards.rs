@@ -92,7 +92,7 @@ pub fn ExtensionCard(
     let busy = move || state.with(|s| matches!(s, Load::Loading)).to_string();
     view! {
         <section class="card" aria-labelledby="ext-heading" aria-busy=busy>
-            <h2 id="ext-heading">"You"</h2>
+            <h2 id="ext-heading">{text::YOU_HEADING}</h2>
             {section_body(state, text::LOADING_EXTENSION, reload, |ext| {
                 view! {
                     <p class="big-name" data-testid="user-name">{ext.display_name()}</p>
@@ -117,7 +117,7 @@ pub fn AccountCard(
     let busy = move || state.with(|s| matches!(s, Load::Loading)).to_string();
     view! {
         <section class="card" aria-labelledby="acct-heading" aria-busy=busy>
-            <h2 id="acct-heading">"Your account"</h2>
+            <h2 id="acct-heading">{text::ACCOUNT_HEADING}</h2>
             {section_body(state, text::LOADING_ACCOUNT, reload, move |acct| {
                 let ext = match extension.get() {
                     Load::Ready(ext) => Some(ext),
