@@ -6,8 +6,8 @@
 //!
 //! They act only where nothing needs explaining; otherwise they leave the page to the app:
 //! - at `/`, signed out, with a clean configuration: it draws the home page and its sign-in button
-//!   starts the sign-in exactly as the app's does (the core's `authorize::start`, the same records
-//!   in the same storage);
+//!   starts the sign-in exactly as the app's does (the core's `authorize::start` and session
+//!   machine, the same records in the same storage);
 //! - at the redirect URI with a callback the core accepts: it sends the token POST the core asks
 //!   for and, with its answer, the extension and account GETs, and draws the account page with
 //!   the user's name (the account card waits for the app). It draws nothing before that: on a
@@ -33,7 +33,7 @@ use rc_pkce_core::callback::carries_response_parameters;
 use rc_pkce_core::config::{AppConfig, TokenStorage};
 use rc_pkce_core::inspector::Inspector;
 use rc_pkce_core::record::{decode_pending, encode_inspector, encode_pending};
-use rc_pkce_core::session::{CallbackVerdict, accept_callback};
+use rc_pkce_core::session::{CallbackVerdict, Effect, Event, Phase, Session, accept_callback};
 use rc_pkce_core::token::parse_token_response;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsCast;
@@ -85,7 +85,10 @@ pub async fn home() {
     }
 }
 
-/// What the app's `Driver::sign_in` does, with the same core calls and records.
+/// The app's sign-in (`Driver::sign_in`) before the app is here: the same core calls, and the
+/// same session machine deciding. Its only effects at this step are storing the pending record
+/// and leaving for the authorize page; their outcomes go back to it as events, as the driver
+/// reports them (driver test `a_pending_record_storage_refuses_keeps_the_tab_here…`).
 fn sign_in(config: &AppConfig, button: &web_sys::HtmlButtonElement, problem: &web_sys::Element) {
     let show = |title: &str, hint: Option<&str>| {
         if let Ok(p) = pages::problem(title, hint) {
@@ -101,22 +104,38 @@ fn sign_in(config: &AppConfig, button: &web_sys::HtmlButtonElement, problem: &we
         let record = Inspector::start(&started, now);
         let _ = WebStorage::session().set(keys::INSPECTOR, &encode_inspector(&record));
     }
-    // The session machine's answer to `SignInStarted` is exactly these two steps (core test
-    // `sign_in_stores_pending_then_navigates`).
-    let pending = encode_pending(&started.pending);
-    if let Err(e) = WebStorage::session().set(keys::PENDING, &pending) {
-        // Without the pending record the callback could only be refused: stay here.
-        return show(&e.title(), Some(e.hint()));
+    // One `handle` call per event kind, each with its event written out: the machine's dispatch
+    // is inlined, so this module links only the transitions it can reach.
+    let mut session = Session::new(config.client_id.clone());
+    let started = Event::SignInStarted {
+        pending: started.pending,
+        url: started.url,
+    };
+    for effect in session.handle(started, now) {
+        let Effect::StorePending(p) = effect else {
+            continue;
+        };
+        let stored = WebStorage::session().set(keys::PENDING, &encode_pending(&p));
+        for effect in session.handle(Event::PendingStored(stored), now) {
+            let Effect::Navigate(url) = effect else {
+                continue;
+            };
+            button.set_disabled(true);
+            button.set_text_content(Some(crate::present::text::SIGNING_IN));
+            if let Err(e) = location::navigate_away(&url) {
+                let why = format!("{} {e}", crate::present::text::NAVIGATION_REFUSED);
+                session.handle(Event::BrowserFailed(why), now);
+            }
+        }
     }
-    button.set_disabled(true);
-    button.set_text_content(Some(crate::present::text::SIGNING_IN));
-    if let Err(e) = location::navigate_away(&started.url) {
+    if session.phase() != Phase::Authorizing {
         button.set_disabled(false);
         button.set_text_content(Some(crate::present::text::SIGN_IN));
-        show(
-            &format!("{} {e}", crate::present::text::NAVIGATION_REFUSED),
-            None,
-        );
+    }
+    if let Some(e) = session.storage_problem() {
+        show(&e.title(), Some(e.hint()));
+    } else if let Some(why) = session.fatal() {
+        show(why, None);
     }
 }
 

@@ -181,6 +181,9 @@ impl Session {
     }
 
     /// Feeds one event; returns the effects to carry out, in order.
+    // Inlined so that a caller that only ever passes a few event kinds (the first-load module:
+    // a sign-in's first steps) links only those transitions; the app has one call site.
+    #[inline(always)]
     pub fn handle(&mut self, event: Event, now: Timestamp) -> Vec<Effect> {
         let mut fx = Vec::new();
         match event {
