@@ -33,7 +33,7 @@ use rc_pkce_core::callback::carries_response_parameters;
 use rc_pkce_core::config::{AppConfig, TokenStorage};
 use rc_pkce_core::inspector::Inspector;
 use rc_pkce_core::record::{decode_pending, encode_inspector, encode_pending};
-use rc_pkce_core::session::{CallbackVerdict, Effect, Event, Phase, Session, accept_callback};
+use rc_pkce_core::session::{Effect, Event, Phase, Session};
 use rc_pkce_core::token::parse_token_response;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsCast;
@@ -161,19 +161,30 @@ pub async fn callback() {
     let Ok(pending) = decode_pending(&record) else {
         return;
     };
-    // No token request means the core refuses the callback: the app says why.
-    let request =
-        match accept_callback(&url, Some(&pending), config.issuer.as_deref(), clock::now()) {
-            CallbackVerdict::Exchange(exchange) => exchange.request(),
-            CallbackVerdict::Denied(_) | CallbackVerdict::Rejected(_) => return,
-        };
+    // The session machine decides, as in the app: the token request it asks for, or none (it
+    // refuses the callback, and the app says why).
+    let callback = Event::CallbackReceived {
+        url,
+        pending: Some(pending),
+        expected_issuer: config.issuer.clone(),
+    };
+    let mut session = Session::new(config.client_id.clone());
+    let asked = session.handle(callback, clock::now()).into_iter();
+    let Some(body) = asked
+        .filter_map(|e| match e {
+            Effect::PostToken { body, .. } => Some(body),
+            _ => None,
+        })
+        .next()
+    else {
+        return;
+    };
     // Single use, as in the app: over to the app (whose session takes it from the hand-off) and
     // out of storage before the code is sent, so a reload cannot send it again.
     early::set_pending(&record);
     if store.remove(keys::PENDING).is_err() {
         return;
     }
-    let body = request.form_body();
     let sent = early::send_ahead(&Outgoing::Form {
         url: &config.token_endpoint,
         body: body.expose(),
