@@ -84,6 +84,16 @@ pub fn notice_message(notice: &Notice) -> Message {
             hint: Some("This happens when the session is revoked, signed out elsewhere, or replaced. Sign in again.".into()),
             try_again: true,
         },
+        Notice::RefreshLostInTransit(e) => Message {
+            tone: Tone::Warning,
+            title: "Your session ended: a refresh got no answer in time, and RingCentral refused the next one.".into(),
+            detail: Some(format!(
+                "RingCentral most likely carried out the first refresh and replaced the refresh token, but its answer never arrived, so this tab still held the old one. {}",
+                e.title()
+            )),
+            hint: Some("Sign in again. On a slow or unstable connection this can happen again; nothing was leaked.".into()),
+            try_again: true,
+        },
         Notice::SessionExpired => plain(
             Tone::Warning,
             "Your session expired: the refresh token reached the end of its lifetime.",

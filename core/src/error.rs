@@ -45,8 +45,11 @@ pub enum ErrorKind {
     RateLimited,
     /// 5xx without an OAuth error code.
     ServerUnavailable,
-    /// The request never got an HTTP response (offline, DNS, connection refused, timeout).
+    /// The request never got an HTTP response (offline, DNS, connection refused, reset).
     Network,
+    /// No answer came in time and the request was given up: unlike [`ErrorKind::Network`], the
+    /// server may have received and carried out the request.
+    Timeout,
     /// The server answered but the browser withheld the response: the page's origin is not allowed.
     Cors,
     /// A 2xx whose body is not what the API promises.
@@ -97,6 +100,15 @@ impl ApiError {
         }
     }
 
+    /// The request to `origin` got no answer within `secs` seconds and was given up.
+    pub fn timeout(origin: impl Into<String>, secs: u64) -> Self {
+        Self {
+            origin: Some(origin.into()),
+            server_message: Some(format!("no answer within {secs} seconds")),
+            ..Self::new(ErrorKind::Timeout)
+        }
+    }
+
     /// The server is reachable but the browser blocked the cross-origin response.
     pub fn cors(origin: impl Into<String>) -> Self {
         Self {
@@ -119,6 +131,7 @@ impl ApiError {
         matches!(
             self.kind,
             ErrorKind::Network
+                | ErrorKind::Timeout
                 | ErrorKind::ServerUnavailable
                 | ErrorKind::RateLimited
                 | ErrorKind::TemporarilyUnavailable
@@ -183,6 +196,7 @@ impl ApiError {
             ErrorKind::RateLimited => "Too many requests: RingCentral's rate limit for this kind of call was reached.".into(),
             ErrorKind::ServerUnavailable => format!("RingCentral is temporarily unavailable{status}."),
             ErrorKind::Network => format!("Could not reach {}: the request got no response.", self.origin_name()),
+            ErrorKind::Timeout => format!("{} did not answer in time, so the request was given up.", self.origin_name()),
             ErrorKind::Cors => format!("{} answered, but the browser blocked the response (CORS): it does not allow this page's origin.", self.origin_name()),
             ErrorKind::BadResponse => format!("The server's response could not be understood{status}."),
             ErrorKind::Http => format!("The request failed{status}."),
@@ -263,6 +277,7 @@ impl ApiError {
                 None => "Try again in a few seconds.".into(),
             },
             ErrorKind::Network => "Check your internet connection (and that the server is running), then try again.".into(),
+            ErrorKind::Timeout => "The connection may be slow or the server busy; the app tries again on its own.".into(),
             ErrorKind::Cors => "The server must allow this page's origin. For the local sandbox, start it with --allow-origin set to this page's origin; for RingCentral, serve the app from an https origin.".into(),
             ErrorKind::BadResponse => "Try again; if it repeats, check that the endpoints in config.json point at RingCentral.".into(),
             ErrorKind::Http => "Try again later.".into(),

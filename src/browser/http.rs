@@ -191,10 +191,7 @@ pub async fn receive(
         Ok(r) => r,
         Err(e) => {
             if controller.as_ref().is_some_and(|c| c.signal().aborted()) {
-                return Err(ApiError::network(
-                    &origin,
-                    format!("no answer within {} seconds", TIMEOUT_MS / 1000),
-                ));
+                return Err(ApiError::timeout(&origin, TIMEOUT_MS / 1000));
             }
             return Err(classify_failure(url, &origin, error_text(&e)).await);
         }

@@ -31,6 +31,9 @@ pub enum Notice {
     SignedOut(RevokeStatus),
     /// The server refused a refresh for good (e.g. `invalid_grant`): the session is over.
     SessionEnded(ApiError),
+    /// A refresh got no answer in time, and the next one was refused: the server had most likely
+    /// carried out the first and replaced the refresh token, whose new value never arrived.
+    RefreshLostInTransit(ApiError),
     /// The refresh token's lifetime ran out.
     SessionExpired,
     /// The access token expired and the app registration issues no refresh tokens.

@@ -382,8 +382,10 @@ impl Session {
                 Err(error) => {
                     x.failures += 1;
                     // A code is single use: only failures that may not have reached the server
-                    // are worth sending it again, and only while it can still be valid.
-                    if error.is_transient() && x.failures < MAX_EXCHANGE_ATTEMPTS {
+                    // are worth sending it again, and only while it can still be valid. After a
+                    // timeout the server may have redeemed it; sending it again could look like
+                    // reuse, which revokes the grant.
+                    if policy::may_resend_code(&error) && x.failures < MAX_EXCHANGE_ATTEMPTS {
                         let at = now.plus_millis(backoff_ms(x.failures, error.retry_after_secs));
                         x.attempt = Attempt::RetryAt(at);
                         x.problem = Some(error);
@@ -423,8 +425,16 @@ impl Session {
                         );
                         if policy::refresh_failure_ends_session(&error) {
                             s.refresh = Refresh::Idle;
-                            self.end_session(Notice::SessionEnded(error), fx);
+                            let notice = if s.unsure {
+                                Notice::RefreshLostInTransit(error)
+                            } else {
+                                Notice::SessionEnded(error)
+                            };
+                            self.end_session(notice, fx);
                             return;
+                        }
+                        if error.kind == ErrorKind::Timeout {
+                            s.unsure = true;
                         }
                         s.failures += 1;
                         let at = now.plus_millis(backoff_ms(s.failures, error.retry_after_secs));

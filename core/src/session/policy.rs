@@ -48,6 +48,12 @@ pub fn refresh_failure_ends_session(error: &ApiError) -> bool {
     error.ends_session()
 }
 
+/// Whether a code exchange that failed with `error` may be sent again: only when the server
+/// cannot have redeemed the code (no answer at all, a 5xx, a 429), not after a timeout.
+pub fn may_resend_code(error: &ApiError) -> bool {
+    error.is_transient() && error.kind != ErrorKind::Timeout
+}
+
 /// What to tell the user about a failure seen `repeats` times in a row. A request whose server
 /// answered a plain probe looks like a CORS refusal, but a flaky network produces the same
 /// picture once; it is reported as a failed connection until it has repeated
@@ -77,6 +83,7 @@ mod tests {
         assert!(ends(ErrorKind::InvalidClient));
         for kind in [
             ErrorKind::Network,
+            ErrorKind::Timeout,
             ErrorKind::Cors,
             ErrorKind::ServerError,
             ErrorKind::ServerUnavailable,
@@ -87,6 +94,17 @@ mod tests {
         ] {
             assert!(!ends(kind.clone()), "{kind:?} must not end a session");
         }
+    }
+
+    #[test]
+    fn a_code_is_sent_again_only_when_the_server_cannot_have_redeemed_it() {
+        assert!(may_resend_code(&ApiError::network("http://x", "offline")));
+        assert!(may_resend_code(&ApiError::new(
+            ErrorKind::ServerUnavailable
+        )));
+        assert!(may_resend_code(&ApiError::new(ErrorKind::RateLimited)));
+        assert!(!may_resend_code(&ApiError::timeout("http://x", 30)));
+        assert!(!may_resend_code(&ApiError::new(ErrorKind::InvalidGrant)));
     }
 
     #[test]

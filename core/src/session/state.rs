@@ -43,6 +43,9 @@ pub(super) struct SignedIn {
     pub failures: u32,
     /// The latest failed refresh and how many times in a row it failed that way.
     pub problem: Option<(ApiError, u32)>,
+    /// A refresh timed out since the last one that worked: the server may have replaced the
+    /// refresh token without this tab learning the new one.
+    pub unsure: bool,
 }
 
 impl SignedIn {
@@ -52,6 +55,7 @@ impl SignedIn {
             refresh: Refresh::Idle,
             failures: 0,
             problem: None,
+            unsure: false,
         }
     }
 
@@ -59,6 +63,7 @@ impl SignedIn {
     pub fn recovered(&mut self) {
         self.failures = 0;
         self.problem = None;
+        self.unsure = false;
     }
 
     /// Takes the API calls that wait for the refresh to end.

@@ -1130,3 +1130,98 @@ fn a_spurious_lock_grant_while_refreshing_keeps_the_lock() {
     let fx = s.handle(Event::RefreshLockGranted, T0);
     assert!(fx.is_empty(), "{fx:?}");
 }
+
+/// Issue 15: a refresh that timed out may have been carried out by the server (which then
+/// replaced the refresh token); if the retry is refused, the notice says exactly that.
+#[test]
+fn a_refresh_refused_after_a_timeout_says_the_earlier_answer_was_lost() {
+    let mut s = signed_in(3600, 604800);
+    let mut now = s.refresh_due_at().unwrap();
+    let fx = s.handle(Event::Tick, now);
+    let id = refresh_via_lock(&mut s, now, &fx);
+    s.handle(
+        Event::TokenResponse {
+            id,
+            result: Err(ApiError::timeout("http://127.0.0.1:5001", 30)),
+        },
+        now,
+    );
+    assert!(s.is_signed_in(), "a timeout ends nothing");
+    now = s.retry_at().unwrap();
+    let fx = s.handle(Event::Tick, now);
+    let id = refresh_via_lock(&mut s, now, &fx);
+    let refused = err(400, r#"{"error":"invalid_grant"}"#, None);
+    s.handle(
+        Event::TokenResponse {
+            id,
+            result: Err(refused.clone()),
+        },
+        now,
+    );
+    assert_eq!(
+        s.notice(),
+        Some(&Notice::RefreshLostInTransit(refused.clone()))
+    );
+
+    // A refresh that worked in between makes a later refusal an ordinary one.
+    let mut s = signed_in(3600, 604800);
+    let now = s.refresh_due_at().unwrap();
+    let fx = s.handle(Event::Tick, now);
+    let id = refresh_via_lock(&mut s, now, &fx);
+    s.handle(
+        Event::TokenResponse {
+            id,
+            result: Err(ApiError::timeout("http://x", 30)),
+        },
+        now,
+    );
+    let later = s.retry_at().unwrap();
+    let fx = s.handle(Event::Tick, later);
+    let id = refresh_via_lock(&mut s, later, &fx);
+    s.handle(
+        Event::TokenResponse {
+            id,
+            result: Ok(tokens(later, 3600, Some(("RT1", 604800)))),
+        },
+        later,
+    );
+    let fx = s.handle(Event::RefreshRequested, later);
+    let id = refresh_via_lock(&mut s, later, &fx);
+    s.handle(
+        Event::TokenResponse {
+            id,
+            result: Err(refused.clone()),
+        },
+        later,
+    );
+    assert_eq!(s.notice(), Some(&Notice::SessionEnded(refused)));
+}
+
+/// A code the server may have redeemed is never sent again (issue 16: resending looks like reuse).
+#[test]
+fn an_exchange_that_timed_out_is_not_sent_again() {
+    let mut s = Session::new("demo");
+    let (p, _) = pending(30);
+    let state = p.state.expose().to_string();
+    let fx = s.handle(
+        Event::CallbackReceived {
+            url: callback_url(&[("code", "C"), ("state", &state)]),
+            pending: Some(p),
+            expected_issuer: None,
+        },
+        T0,
+    );
+    let id = post_id(&fx).unwrap();
+    let timeout = ApiError::timeout("http://127.0.0.1:5001", 30);
+    let fx = s.handle(
+        Event::TokenResponse {
+            id,
+            result: Err(timeout.clone()),
+        },
+        T0,
+    );
+    assert!(wake(&fx).is_none(), "no retry is scheduled: {fx:?}");
+    assert_eq!(s.phase(), Phase::SignedOut);
+    assert_eq!(s.notice(), Some(&Notice::ExchangeFailed(timeout)));
+    assert!(s.handle(Event::Tick, T0.plus_secs(5)).is_empty());
+}
