@@ -20,7 +20,8 @@ use crate::browser::http::HttpResponse;
 use crate::browser::tabs::Support;
 
 /// Which store a record goes to: the tokens' store (sessionStorage or memory, from the
-/// configuration; never localStorage), or sessionStorage for the pending sign-in.
+/// configuration; never localStorage), or sessionStorage for the pending sign-in and the reason
+/// the last session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Area {
     Tokens,

@@ -1,5 +1,5 @@
 //! Versioned serialisation of what the app keeps in storage: the signed-in session, the pending
-//! authorization and the inspector record.
+//! authorization, the inspector record, and why the last session ended.
 //!
 //! Every record carries a format version `v`. A record from an older or newer version, or one that
 //! is damaged, decodes to a [`RecordError`] whose text says what happened; the app then deletes it
@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::authorize::{PendingAuthorization, StateToken};
+use crate::error::ApiError;
 use crate::inspector::Inspector;
 use crate::pkce::CodeVerifier;
 use crate::secret::{AccessToken, RefreshToken};
-use crate::session::StoredSession;
+use crate::session::{Notice, StoredSession};
 use crate::time::Timestamp;
 use crate::token::TokenSet;
 
@@ -21,6 +22,7 @@ use crate::token::TokenSet;
 pub const SESSION_VERSION: u32 = 1;
 pub const PENDING_VERSION: u32 = 1;
 pub const INSPECTOR_VERSION: u32 = 1;
+pub const ENDED_VERSION: u32 = 1;
 /// Stored records larger than this are not parsed.
 pub const MAX_RECORD_BYTES: usize = 128 * 1024;
 
@@ -200,6 +202,49 @@ pub fn decode_inspector(text: &str) -> Result<Inspector, RecordError> {
     decode("inspector record", INSPECTOR_VERSION, text)
 }
 
+/// Why a session ended without the user signing out, kept so a reload still says it.
+#[derive(Serialize, Deserialize)]
+struct EndedV1 {
+    /// `ended`, `lost_in_transit`, `expired` or `no_refresh_token`.
+    reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<ApiError>,
+}
+
+/// The record for `notice`, if it is one that a reload must still show (a session that ended for
+/// a reason the user did not choose).
+pub fn encode_ended(notice: &Notice) -> Option<String> {
+    let (reason, error) = match notice {
+        Notice::SessionEnded(e) => ("ended", Some(e.clone())),
+        Notice::RefreshLostInTransit(e) => ("lost_in_transit", Some(e.clone())),
+        Notice::SessionExpired => ("expired", None),
+        Notice::NoRefreshToken => ("no_refresh_token", None),
+        _ => return None,
+    };
+    Some(encode(
+        ENDED_VERSION,
+        EndedV1 {
+            reason: reason.into(),
+            error,
+        },
+    ))
+}
+
+pub fn decode_ended(text: &str) -> Result<Notice, RecordError> {
+    let r: EndedV1 = decode("end of the last session", ENDED_VERSION, text)?;
+    let corrupt = |detail: &str| RecordError::Corrupt {
+        what: "end of the last session",
+        detail: detail.into(),
+    };
+    match (r.reason.as_str(), r.error) {
+        ("ended", Some(e)) => Ok(Notice::SessionEnded(e)),
+        ("lost_in_transit", Some(e)) => Ok(Notice::RefreshLostInTransit(e)),
+        ("expired", None) => Ok(Notice::SessionExpired),
+        ("no_refresh_token", None) => Ok(Notice::NoRefreshToken),
+        _ => Err(corrupt("unknown reason")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +368,33 @@ mod tests {
             let doc = format!(r#"{{"v":1,"grant_id":{},"generation":0,"access_token":"x","issued_at":0}}"#, serde_json::to_string(&text).unwrap());
             let _ = decode_session(&doc);
         }
+    }
+
+    #[test]
+    fn the_end_of_a_session_round_trips_and_only_for_ends_the_user_did_not_choose() {
+        let refused = crate::error::parse_error_response(
+            400,
+            None,
+            br#"{"error":"invalid_grant","error_description":"Token is revoked"}"#,
+            Timestamp::from_secs(1),
+        );
+        for notice in [
+            Notice::SessionEnded(refused.clone()),
+            Notice::RefreshLostInTransit(refused.clone()),
+            Notice::SessionExpired,
+            Notice::NoRefreshToken,
+        ] {
+            let text = encode_ended(&notice).unwrap();
+            assert!(!text.contains("token\"") || !text.contains("RT"), "{text}");
+            assert_eq!(decode_ended(&text).unwrap(), notice);
+        }
+        assert_eq!(encode_ended(&Notice::SignedOutInAnotherTab), None);
+        assert_eq!(encode_ended(&Notice::AlreadySignedIn), None);
+        assert!(decode_ended(r#"{"v":1,"reason":"ended"}"#).is_err());
+        assert!(decode_ended(r#"{"v":1,"reason":"bored"}"#).is_err());
+        assert!(matches!(
+            decode_ended(r#"{"v":2,"reason":"expired"}"#),
+            Err(RecordError::Newer { .. })
+        ));
     }
 }

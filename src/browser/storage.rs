@@ -18,6 +18,9 @@ pub mod keys {
     pub const SESSION: &str = "rc-pkce.session";
     /// The pending authorization (state + verifier) across the redirect: sessionStorage.
     pub const PENDING: &str = "rc-pkce.pending";
+    /// Why the last session ended, when the user did not choose it (no secret): sessionStorage,
+    /// so a reload still says it whatever the token storage.
+    pub const ENDED: &str = "rc-pkce.ended";
     /// The PKCE inspector's record: same store as the session.
     pub const INSPECTOR: &str = "rc-pkce.inspector";
     /// The visitor's Settings (client ID and server preset; no token): localStorage.

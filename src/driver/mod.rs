@@ -26,8 +26,8 @@ use rc_pkce_core::error::{ApiError, ErrorKind, parse_error_response};
 use rc_pkce_core::inspector::Inspector;
 use rc_pkce_core::random::{Entropy, EntropyError};
 use rc_pkce_core::record::{
-    decode_inspector, decode_pending, decode_session, encode_inspector, encode_pending,
-    encode_session,
+    decode_ended, decode_inspector, decode_pending, decode_session, encode_ended, encode_inspector,
+    encode_pending, encode_session,
 };
 use rc_pkce_core::session::{
     CallId, Effect, Event, Notice, Phase, Session, SessionFacts, handles_callback,
@@ -171,6 +171,12 @@ impl<P: Platform + 'static> Driver<P> {
             }
         }
         self.observer.inspector(&self.inspector.borrow());
+        if let Ok(Some(text)) = self.platform.load(Area::Pending, keys::ENDED) {
+            match decode_ended(&text) {
+                Ok(notice) => self.dispatch(Event::EndedBefore(notice)),
+                Err(_) => self.platform.remove(Area::Pending, keys::ENDED),
+            }
+        }
         self.dispatch(Event::Restored { stored, discarded });
     }
 
@@ -272,6 +278,14 @@ impl<P: Platform + 'static> Driver<P> {
                 *self.inspector.borrow_mut() = Inspector::default();
                 self.observer.inspector(&Inspector::default());
             }
+            Effect::StoreEnded(notice) => {
+                if let Some(record) = encode_ended(&notice)
+                    && let Err(e) = self.platform.store(Area::Pending, keys::ENDED, &record)
+                {
+                    self.raise(Event::StorageFailed(e));
+                }
+            }
+            Effect::ClearEnded => self.platform.remove(Area::Pending, keys::ENDED),
             Effect::Publish(message) => self.platform.publish(&message),
             Effect::WakeAt(at) => self.platform.wake_after(now.millis_until(at)),
             Effect::CancelWake => self.platform.cancel_wake(),
@@ -392,8 +406,7 @@ impl<P: Platform + 'static> Driver<P> {
     }
 
     pub fn dismiss_notice(self: &Rc<Self>) {
-        self.session.borrow_mut().dismiss_notice();
-        self.publish_view();
+        self.dispatch(Event::NoticeDismissed);
     }
 
     /// Starts reading `path` now; the next [`Driver::api_get`] of that path, with the same

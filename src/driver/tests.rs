@@ -15,7 +15,7 @@ use rc_pkce_core::error::{ApiError, ErrorKind};
 use rc_pkce_core::inspector::Inspector;
 use rc_pkce_core::random::EntropyError;
 use rc_pkce_core::record::{decode_pending, decode_session, encode_session};
-use rc_pkce_core::session::{Broadcast, Phase, StoredSession};
+use rc_pkce_core::session::{Broadcast, Notice, Phase, StoredSession};
 use rc_pkce_core::storage::{StorageError, StoreKind};
 use rc_pkce_core::token::parse_token_response;
 use rc_pkce_core::url::{form_encode, parse_query, query_of};
@@ -653,5 +653,34 @@ fn a_bare_redirect_uri_in_a_signed_in_tab_is_left_alone() {
     let page = load(&fake, CALLBACK);
     assert!(!fake.0.cleaned.get());
     assert_eq!(page.view().phase, Phase::SignedIn);
+    assert!(page.view().notice.is_none());
+}
+
+#[test]
+fn a_session_the_server_ended_still_says_why_after_a_reload() {
+    let fake = signed_in_tab("AT0", -1);
+    let mut page = load(&fake, "http://localhost:5000/account");
+    page.signal(Signal::LockGranted);
+    page.answer(
+        "/oauth/token",
+        status(
+            400,
+            r#"{"error":"invalid_grant","error_description":"Token is revoked"}"#,
+        ),
+    );
+    assert_eq!(page.view().phase, Phase::SignedOut);
+    assert!(page.stored(Area::Tokens, keys::SESSION).is_none());
+    assert!(page.stored(Area::Pending, keys::ENDED).is_some());
+    // The reload: a new page on the same tab's storage.
+    let page = load(&fake, APP);
+    let notice = page.view().notice.expect("the reason is shown again");
+    assert!(matches!(notice, Notice::SessionEnded(_)), "{notice:?}");
+    page.driver.dismiss_notice();
+    assert!(page.view().notice.is_none());
+    assert!(
+        page.stored(Area::Pending, keys::ENDED).is_none(),
+        "dismissed for good"
+    );
+    let page = load(&fake, APP);
     assert!(page.view().notice.is_none());
 }

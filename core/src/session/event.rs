@@ -86,6 +86,11 @@ pub enum Event {
     PendingStored(Result<(), StorageError>),
     /// Storage refused to keep (or give back) something else the session wrote or read.
     StorageFailed(StorageError),
+    /// Why the previous session in this tab ended, as stored by [`Effect::StoreEnded`] (read at
+    /// start, before [`Event::Restored`]).
+    EndedBefore(Notice),
+    /// The user dismissed the notice.
+    NoticeDismissed,
     /// The browser refused something a sign-in cannot do without (random numbers, opening the
     /// sign-in page); the text says what.
     BrowserFailed(String),
@@ -150,6 +155,10 @@ pub enum Effect {
     ReleaseRefreshLock,
     StoreSession(StoredSession),
     ClearSession,
+    /// Keep why the session ended (a reason the user did not choose) so a reload still says it.
+    StoreEnded(Notice),
+    /// Forget the stored end reason (a new sign-in, or the user dismissed it).
+    ClearEnded,
     Publish(Broadcast),
     /// Deliver [`Event::Tick`] at this instant (replaces any earlier wake-up).
     WakeAt(Timestamp),

@@ -68,8 +68,8 @@ pub enum Phase {
 /// - [`problem`](Self::problem), [`retry_at`](Self::retry_at): a failure being ridden out and when
 ///   the next attempt is due;
 /// - [`refresh_due_at`](Self::refresh_due_at): when the next automatic refresh is due;
-/// - [`notice`](Self::notice): why the session is what it is (cleared by
-///   [`dismiss_notice`](Self::dismiss_notice), the only mutator besides `handle`).
+/// - [`notice`](Self::notice): why the session is what it is (until [`Event::NoticeDismissed`]);
+/// - [`storage_problem`](Self::storage_problem), [`fatal`](Self::fatal): what the browser refused.
 ///
 /// The machine never reads a clock, never awaits and never fails: an event that makes no sense in
 /// the current state (a late response, a spurious lock grant) is answered with what keeps the
@@ -174,12 +174,6 @@ impl Session {
         self.current().and_then(|s| refresh_due_at(&s.tokens))
     }
 
-    // Mutators
-
-    pub fn dismiss_notice(&mut self) {
-        self.notice = None;
-    }
-
     /// Feeds one event; returns the effects to carry out, in order.
     // Inlined so that a caller that only ever passes a few event kinds (the first-load module:
     // a sign-in's first steps) links only those transitions; the app has one call site.
@@ -198,6 +192,8 @@ impl Session {
                     navigate_to: Some(url),
                 };
                 fx.push(Effect::StorePending(pending));
+                // A new sign-in replaces the story of the last one.
+                fx.push(Effect::ClearEnded);
             }
             Event::PendingStored(result) => {
                 let navigate_to = match &mut self.state {
@@ -217,6 +213,15 @@ impl Session {
                 }
             }
             Event::StorageFailed(e) => self.storage_problem = Some(e),
+            Event::EndedBefore(notice) => {
+                if matches!(self.state, State::SignedOut) && self.notice.is_none() {
+                    self.notice = Some(notice);
+                }
+            }
+            Event::NoticeDismissed => {
+                self.notice = None;
+                fx.push(Effect::ClearEnded);
+            }
             Event::BrowserFailed(why) => {
                 if matches!(self.state, State::Authorizing { .. }) {
                     self.state = State::SignedOut;
@@ -283,6 +288,7 @@ impl Session {
         let Some(stored) = stored else { return };
         if stored.tokens.refresh_expires_at.is_some_and(|t| t <= now) {
             fx.push(Effect::ClearSession);
+            fx.push(Effect::StoreEnded(Notice::SessionExpired));
             self.notice = Some(Notice::SessionExpired);
             return;
         }
@@ -376,6 +382,7 @@ impl Session {
                     };
                     self.state = State::SignedIn(SignedIn::new(stored.clone()));
                     fx.push(Effect::StoreSession(stored));
+                    fx.push(Effect::ClearEnded);
                     fx.push(Effect::ShowAccount);
                     self.schedule(now, fx);
                 }
@@ -666,11 +673,13 @@ impl Session {
 
     // Helpers shared by the transitions
 
-    /// Ends the session for a reason the user did not choose.
+    /// Ends the session for a reason the user did not choose; the reason is kept, so the page
+    /// still says it after a reload.
     fn end_session(&mut self, notice: Notice, fx: &mut Vec<Effect>) {
         self.leave_state(fx);
         fx.push(Effect::ClearSession);
         fx.push(Effect::CancelWake);
+        fx.push(Effect::StoreEnded(notice.clone()));
         self.notice = Some(notice);
     }
 

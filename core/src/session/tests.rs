@@ -110,7 +110,11 @@ fn sign_in_stores_pending_then_navigates() {
         T0,
     );
     assert_eq!(s.phase(), Phase::Authorizing);
-    assert!(matches!(fx.as_slice(), [Effect::StorePending(_)]), "{fx:?}");
+    assert!(matches!(&fx[0], Effect::StorePending(_)), "{fx:?}");
+    assert!(
+        !has(&fx, |e| matches!(e, Effect::Navigate(_))),
+        "not before it is stored"
+    );
     // Only once the record is stored does the tab leave for the authorize page.
     let fx = s.handle(Event::PendingStored(Ok(())), T0);
     assert!(
@@ -1224,4 +1228,47 @@ fn an_exchange_that_timed_out_is_not_sent_again() {
     assert_eq!(s.phase(), Phase::SignedOut);
     assert_eq!(s.notice(), Some(&Notice::ExchangeFailed(timeout)));
     assert!(s.handle(Event::Tick, T0.plus_secs(5)).is_empty());
+}
+
+/// Issue 15: a session that ended for a reason the user did not choose says so after a reload.
+#[test]
+fn why_a_session_ended_is_kept_for_the_next_page_load_until_dismissed() {
+    let mut s = signed_in(3600, 604800);
+    let now = s.refresh_due_at().unwrap();
+    let fx = s.handle(Event::Tick, now);
+    let id = refresh_via_lock(&mut s, now, &fx);
+    let refused = err(400, r#"{"error":"invalid_grant"}"#, None);
+    let fx = s.handle(
+        Event::TokenResponse {
+            id,
+            result: Err(refused.clone()),
+        },
+        now,
+    );
+    let kept = fx.iter().find_map(|e| match e {
+        Effect::StoreEnded(n) => Some(n.clone()),
+        _ => None,
+    });
+    assert_eq!(kept, Some(Notice::SessionEnded(refused.clone())));
+    // The next page load: nothing restored, the reason read back.
+    let mut s = Session::new("demo");
+    s.handle(Event::EndedBefore(kept.unwrap()), now);
+    s.handle(
+        Event::Restored {
+            stored: None,
+            discarded: None,
+        },
+        now,
+    );
+    assert_eq!(s.notice(), Some(&Notice::SessionEnded(refused)));
+    let fx = s.handle(Event::NoticeDismissed, now);
+    assert!(matches!(fx.as_slice(), [Effect::ClearEnded]));
+    assert_eq!(s.notice(), None);
+    // The user's own sign-out is not kept; a new sign-in forgets the old reason.
+    let mut s = signed_in(3600, 604800);
+    let fx = s.handle(Event::SignOutRequested, now);
+    assert!(!has(&fx, |e| matches!(e, Effect::StoreEnded(_))));
+    let (p, url) = pending(40);
+    let fx = s.handle(Event::SignInStarted { pending: p, url }, now);
+    assert!(has(&fx, |e| matches!(e, Effect::ClearEnded)));
 }
