@@ -3,7 +3,8 @@
 //!
 //! It exists so browser and HTTP tests can prove what happened on the server (a revoke really
 //! ended the session; a refresh really was single-flight) and provoke what is hard to provoke
-//! (expiry, 503s, 429s) without restarting or sleeping. See `sandbox/README.md`.
+//! (expiry, 503s, 429s, dropped connections, a seeded share of random failures) without restarting
+//! or sleeping. See `sandbox/README.md`.
 
 use std::net::SocketAddr;
 
@@ -20,7 +21,7 @@ use serde_json::json;
 
 use crate::body::{BodyError, read_body};
 use crate::errors::{AdminError, AppError};
-use crate::faults::Fault;
+use crate::faults::{Fault, RandomFaults};
 use crate::state::AppState;
 
 /// The admin API's path prefix.
@@ -81,6 +82,10 @@ pub(crate) fn routes() -> Router<AppState> {
             "/__sandbox/faults",
             get(list_faults).post(add_fault).delete(clear_faults),
         )
+        .route(
+            "/__sandbox/faults/random",
+            get(random_report).post(arm_random).delete(disarm_random),
+        )
         .route("/__sandbox/clock", get(clock).post(advance_clock))
         .route(
             "/__sandbox/expire-access-tokens",
@@ -98,6 +103,8 @@ async fn index(State(state): State<AppState>) -> Response {
             "GET /__sandbox/state",
             "GET /__sandbox/requests", "DELETE /__sandbox/requests",
             "GET /__sandbox/faults", "POST /__sandbox/faults", "DELETE /__sandbox/faults",
+            "GET /__sandbox/faults/random", "POST /__sandbox/faults/random",
+            "DELETE /__sandbox/faults/random",
             "GET /__sandbox/clock", "POST /__sandbox/clock",
             "POST /__sandbox/expire-access-tokens",
             "POST /__sandbox/revoke-grants",
@@ -148,6 +155,27 @@ async fn add_fault(State(state): State<AppState>, body: Body) -> Result<Response
 async fn clear_faults(State(state): State<AppState>) -> Response {
     state.faults().clear();
     StatusCode::NO_CONTENT.into_response()
+}
+
+async fn random_report(State(state): State<AppState>) -> Response {
+    Json(state.faults().random_report()).into_response()
+}
+
+async fn arm_random(State(state): State<AppState>, body: Body) -> Result<Response, AppError> {
+    let invalid = |message: String| {
+        AdminError::new(StatusCode::BAD_REQUEST, "invalid_random_faults", message)
+    };
+    let config: Option<RandomFaults> = json_body(body).await?;
+    let config = config
+        .ok_or_else(|| invalid("Random faults need at least a seed and a probability".into()))?;
+    config.validate().map_err(invalid)?;
+    state.faults().arm_random(config);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn disarm_random(State(state): State<AppState>) -> Response {
+    let report = state.faults().disarm_random();
+    Json(report).into_response()
 }
 
 fn clock_json(state: &AppState) -> Response {
