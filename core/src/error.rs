@@ -5,7 +5,7 @@
 //! own shapes (`errors[{errorCode, message, parameterName}]`, top-level `errorCode`/`message`), the
 //! HTTP status and `Retry-After`. User-facing text is built here and nowhere else.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::time::Timestamp;
 
@@ -18,7 +18,7 @@ pub const DEFAULT_RATE_LIMIT_WAIT_SECS: u64 = 30;
 pub const MAX_RETRY_AFTER_SECS: u64 = 3600;
 
 /// The class of a failure; decides retry and sign-out behaviour.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorKind {
     // RFC 6749 §5.2 (token endpoint) and §4.1.2.1 (authorize redirect).
     InvalidRequest,
@@ -58,9 +58,8 @@ pub enum ErrorKind {
     Http,
 }
 
-/// One failure, with everything needed to explain it and to decide what happens next. It holds
-/// no secret, so it may be stored (the reason a session ended, [`crate::record::encode_ended`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One failure, with everything needed to explain it and to decide what happens next.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub kind: ErrorKind,
     pub status: Option<u16>,

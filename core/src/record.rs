@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::authorize::{PendingAuthorization, StateToken};
-use crate::error::ApiError;
+use crate::error::{ApiError, oauth_kind};
 use crate::inspector::Inspector;
 use crate::pkce::CodeVerifier;
 use crate::secret::{AccessToken, RefreshToken};
@@ -202,21 +202,29 @@ pub fn decode_inspector(text: &str) -> Result<Inspector, RecordError> {
     decode("inspector record", INSPECTOR_VERSION, text)
 }
 
-/// Why a session ended without the user signing out, kept so a reload still says it.
+/// Why a session ended without the user signing out, kept so a reload still says it. A refused
+/// refresh is kept as the server's words (its OAuth error, code, message and status) and read
+/// back into the same [`ApiError`]; nothing else of it is needed to say what happened.
 #[derive(Serialize, Deserialize)]
 struct EndedV1 {
     /// `ended`, `lost_in_transit`, `expired` or `no_refresh_token`.
     reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    error: Option<ApiError>,
+    error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
 }
 
 /// The record for `notice`, if it is one that a reload must still show (a session that ended for
 /// a reason the user did not choose).
 pub fn encode_ended(notice: &Notice) -> Option<String> {
     let (reason, error) = match notice {
-        Notice::SessionEnded(e) => ("ended", Some(e.clone())),
-        Notice::RefreshLostInTransit(e) => ("lost_in_transit", Some(e.clone())),
+        Notice::SessionEnded(e) => ("ended", Some(e)),
+        Notice::RefreshLostInTransit(e) => ("lost_in_transit", Some(e)),
         Notice::SessionExpired => ("expired", None),
         Notice::NoRefreshToken => ("no_refresh_token", None),
         _ => return None,
@@ -225,7 +233,10 @@ pub fn encode_ended(notice: &Notice) -> Option<String> {
         ENDED_VERSION,
         EndedV1 {
             reason: reason.into(),
-            error,
+            error: error.and_then(|e| e.oauth_error.clone()),
+            code: error.and_then(|e| e.code.clone()),
+            message: error.and_then(|e| e.server_message.clone()),
+            status: error.and_then(|e| e.status),
         },
     ))
 }
@@ -236,7 +247,14 @@ pub fn decode_ended(text: &str) -> Result<Notice, RecordError> {
         what: "end of the last session",
         detail: detail.into(),
     };
-    match (r.reason.as_str(), r.error) {
+    let refusal = r.error.as_deref().map(|e| ApiError {
+        oauth_error: Some(e.to_string()),
+        code: r.code.clone(),
+        server_message: r.message.clone(),
+        status: r.status,
+        ..ApiError::new(oauth_kind(e))
+    });
+    match (r.reason.as_str(), refusal) {
         ("ended", Some(e)) => Ok(Notice::SessionEnded(e)),
         ("lost_in_transit", Some(e)) => Ok(Notice::RefreshLostInTransit(e)),
         ("expired", None) => Ok(Notice::SessionExpired),
@@ -378,7 +396,14 @@ mod tests {
             br#"{"error":"invalid_grant","error_description":"Token is revoked"}"#,
             Timestamp::from_secs(1),
         );
+        let ringcentral = crate::error::parse_error_response(
+            400,
+            None,
+            br#"{"error":"invalid_grant","errors":[{"errorCode":"OAU-213","message":"Token not found"}]}"#,
+            Timestamp::from_secs(1),
+        );
         for notice in [
+            Notice::SessionEnded(ringcentral),
             Notice::SessionEnded(refused.clone()),
             Notice::RefreshLostInTransit(refused.clone()),
             Notice::SessionExpired,
