@@ -106,7 +106,7 @@ fn sign_in(config: &AppConfig, button: &web_sys::HtmlButtonElement, problem: &we
     }
     // One `handle` call per event kind, each with its event written out: the machine's dispatch
     // is inlined, so this module links only the transitions it can reach.
-    let mut session = Session::new(config.client_id.clone());
+    let mut session = Session::without_record(config.client_id.clone());
     let started = Event::SignInStarted {
         pending: started.pending,
         url: started.url,
@@ -168,7 +168,8 @@ pub async fn callback() {
         pending: Some(pending),
         expected_issuer: config.issuer.clone(),
     };
-    let mut session = Session::new(config.client_id.clone());
+    // Its steps are the app's to record, when its session handles the same callback.
+    let mut session = Session::without_record(config.client_id.clone());
     let asked = session.handle(callback, clock::now()).into_iter();
     let Some(body) = asked
         .filter_map(|e| match e {

@@ -82,6 +82,8 @@ pub struct Session {
     storage_problem: Option<StorageError>,
     /// The browser refused something no sign-in can do without.
     fatal: Option<String>,
+    /// Whether the PKCE inspector's steps are recorded ([`Effect::Record`]).
+    records: bool,
     next_request_id: u64,
 }
 
@@ -93,7 +95,18 @@ impl Session {
             notice: None,
             storage_problem: None,
             fatal: None,
+            records: true,
             next_request_id: 1,
+        }
+    }
+
+    /// A session that records no inspector steps: for the first-load modules, whose steps the app
+    /// records when its own session handles the same sign-in. (The steps are then never built,
+    /// which keeps those modules small and quick.)
+    pub fn without_record(client_id: impl Into<String>) -> Self {
+        Self {
+            records: false,
+            ..Self::new(client_id)
         }
     }
 
@@ -306,10 +319,12 @@ impl Session {
         fx: &mut Vec<Effect>,
     ) {
         let verdict = accept_callback(url, pending.as_ref(), expected_issuer, now);
-        let params = crate::url::query_of(url)
-            .map(crate::url::parse_query)
-            .unwrap_or_default();
-        fx.push(Effect::Record(Step::callback(&params)));
+        self.record(fx, || {
+            let params = crate::url::query_of(url)
+                .map(crate::url::parse_query)
+                .unwrap_or_default();
+            Step::callback(&params)
+        });
         match verdict {
             CallbackVerdict::Rejected(CallbackRejection::NoPendingAuthorization)
                 if self.is_signed_in() =>
@@ -338,7 +353,7 @@ impl Session {
                 self.leave_state(fx);
                 self.notice = None;
                 let id = self.next_id();
-                send_exchange(&exchange, id, fx);
+                self.send_exchange(&exchange, id, fx);
                 self.state = State::Exchanging(Exchanging {
                     exchange,
                     attempt: Attempt::InFlight(id),
@@ -371,7 +386,7 @@ impl Session {
             }
             return;
         }
-        fx.push(Effect::Record(Step::token_response(&result)));
+        self.record(fx, || Step::token_response(&result));
         match &mut self.state {
             State::Exchanging(x) => match result {
                 Ok(tokens) => {
@@ -470,7 +485,8 @@ impl Session {
                             return;
                         };
                         x.attempt = Attempt::InFlight(id);
-                        send_exchange(&x.exchange, id, fx);
+                        let exchange = &x.exchange;
+                        send_exchange(self.records, exchange, id, fx);
                     } else {
                         fx.push(Effect::WakeAt(at));
                     }
@@ -557,7 +573,9 @@ impl Session {
                 };
                 self.next_request_id += 1;
                 s.refresh = Refresh::InFlight { id, waiting };
-                fx.push(Effect::Record(Step::token_request(&request)));
+                if self.records {
+                    fx.push(Effect::Record(Step::token_request(&request)));
+                }
                 fx.push(Effect::PostToken {
                     id,
                     body: request.form_body(),
@@ -729,6 +747,17 @@ impl Session {
         }
     }
 
+    /// Records an inspector step, built only when steps are recorded.
+    fn record(&self, fx: &mut Vec<Effect>, step: impl FnOnce() -> Step) {
+        if self.records {
+            fx.push(Effect::Record(step()));
+        }
+    }
+
+    fn send_exchange(&self, exchange: &Exchange, id: u64, fx: &mut Vec<Effect>) {
+        send_exchange(self.records, exchange, id, fx);
+    }
+
     fn next_id(&mut self) -> u64 {
         let id = self.next_request_id;
         self.next_request_id += 1;
@@ -736,9 +765,11 @@ impl Session {
     }
 }
 
-fn send_exchange(exchange: &Exchange, id: u64, fx: &mut Vec<Effect>) {
+fn send_exchange(records: bool, exchange: &Exchange, id: u64, fx: &mut Vec<Effect>) {
     let request = exchange.request();
-    fx.push(Effect::Record(Step::token_request(&request)));
+    if records {
+        fx.push(Effect::Record(Step::token_request(&request)));
+    }
     fx.push(Effect::PostToken {
         id,
         body: request.form_body(),

@@ -1272,3 +1272,29 @@ fn why_a_session_ended_is_kept_for_the_next_page_load_until_dismissed() {
     let fx = s.handle(Event::SignInStarted { pending: p, url }, now);
     assert!(has(&fx, |e| matches!(e, Effect::ClearEnded)));
 }
+
+/// The first-load modules' session: the same decisions and requests, no inspector steps.
+#[test]
+fn a_session_without_record_sends_the_same_and_records_nothing() {
+    let (p, _) = pending(50);
+    let state = p.state.expose().to_string();
+    let url = callback_url(&[("code", "C"), ("state", &state)]);
+    let run = |mut s: Session| {
+        let (p, _) = pending(50);
+        s.handle(
+            Event::CallbackReceived {
+                url: url.clone(),
+                pending: Some(p),
+                expected_issuer: None,
+            },
+            T0,
+        )
+    };
+    let recorded = run(Session::new("demo"));
+    let unrecorded = run(Session::without_record("demo"));
+    assert!(has(&recorded, |e| matches!(e, Effect::Record(_))));
+    assert!(!has(&unrecorded, |e| matches!(e, Effect::Record(_))));
+    assert_eq!(post_body(&recorded), post_body(&unrecorded));
+    assert!(post_body(&unrecorded).is_some());
+    drop(p);
+}
