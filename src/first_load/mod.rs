@@ -65,8 +65,13 @@ pub async fn home() {
     let Some(config) = load_if_clean().await else {
         return;
     };
-    // Storage the sign-in cannot use is the app's to explain.
-    if !signed_out(&config) || WebStorage::session().get(keys::PENDING).is_err() {
+    // Storage the sign-in cannot use is the app's to explain, and so is why the last session
+    // ended (the app shows that notice on this page).
+    let session_store = WebStorage::session();
+    if !signed_out(&config)
+        || session_store.get(keys::PENDING).is_err()
+        || !matches!(session_store.get(keys::ENDED), Ok(None))
+    {
         return;
     }
     let Ok(page) = pages::home(&config) else {

@@ -188,3 +188,39 @@ async fn the_redirect_uris_module_is_cached_before_the_sign_in_leaves() {
     })
     .await;
 }
+
+/// Why the last session ended survives a reload (a record in sessionStorage, no secret): the
+/// first-load module leaves such a page to the app, and the app's home page says why until the
+/// user dismisses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_end_of_session_is_left_to_the_app_which_says_why() {
+    run("first_load_end_reason", EnvOptions::default(), |env| {
+        Box::pin(async move {
+            let b = &env.browser;
+            b.goto(&env.app("/")).await;
+            b.wait_for("[data-testid=sign-in]").await;
+            b.execute(
+                r#"sessionStorage.setItem("rc-pkce.ended", "v=1&reason=expired"); return 1;"#,
+            )
+            .await;
+            env.site.hold_app();
+            b.reload().await;
+            // Long enough for the first-load module to draw, if it were going to.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let h = b.execute(HAND_OFF).await;
+            assert_eq!(h["painted"], Value::Null, "{h}");
+            env.site.release_app();
+            b.wait_for_page_text("Your session expired").await;
+            b.wait_for("[data-testid=sign-in]").await;
+            b.click_button("Dismiss").await;
+            eventually("the record is gone", Duration::from_secs(5), || async {
+                b.session_storage().await.get("rc-pkce.ended").is_none()
+            })
+            .await;
+            b.reload().await;
+            b.wait_for("[data-testid=sign-in]").await;
+            assert!(!b.page_text().await.contains("Your session expired"));
+        })
+    })
+    .await;
+}
