@@ -228,7 +228,9 @@ impl Env {
         self.sign_in_as(USER, PASSWORD, USER_NAME).await;
     }
 
-    /// [`Env::sign_in`] as another seeded user, in the current window.
+    /// [`Env::sign_in`] as another seeded user, in the current window. Returns once the app has
+    /// taken over the account page (its sign-out button is there), so the session is stored: the
+    /// name alone may be the first-load module's, drawn before the app has stored anything.
     pub async fn sign_in_as(&self, user: &str, password: &str, name: &str) {
         self.browser.goto(&self.app("/")).await;
         self.browser.click("[data-testid=sign-in]").await;
@@ -236,6 +238,7 @@ impl Env {
         self.browser
             .wait_for_text("[data-testid=user-name]", name)
             .await;
+        self.browser.wait_for("[data-testid=sign-out]").await;
     }
 
     /// Fills the sandbox's sign-in form and presses Allow or Deny.
