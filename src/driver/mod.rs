@@ -412,10 +412,11 @@ impl<P: Platform + 'static> Driver<P> {
     /// Starts reading `path` now; the next [`Driver::api_get`] of that path, with the same
     /// tokens, takes the result.
     fn prefetch(self: &Rc<Self>, path: &'static str) {
-        let Some(first) = self.first_read(path) else {
+        let Some((request, generation)) = self.current_read(path) else {
             return;
         };
-        let key = first.0.key();
+        let key = request.key();
+        let first = (self.answer(request), generation);
         let (tx, rx) = oneshot::channel();
         let me = Rc::clone(self);
         self.platform.spawn(Box::pin(async move {
@@ -436,11 +437,11 @@ impl<P: Platform + 'static> Driver<P> {
         Some((request, current.generation))
     }
 
-    /// [`Driver::current_read`], with its answer (started now, or arrived early).
-    fn first_read(self: &Rc<Self>, path: &str) -> Option<(Request, Answer, u64)> {
+    /// The answer to [`Driver::current_read`] (started now, or arrived early), and the
+    /// generation of the tokens it was sent with.
+    fn first_read(self: &Rc<Self>, path: &str) -> Option<(Answer, u64)> {
         let (request, generation) = self.current_read(path)?;
-        let answer = self.answer(request.clone());
-        Some((request, answer, generation))
+        Some((self.answer(request), generation))
     }
 
     /// GETs `path` (relative to the API base) with the current access token and decodes the JSON.
@@ -458,8 +459,8 @@ impl<P: Platform + 'static> Driver<P> {
                 Err(_) => return Err(ApiError::new(ErrorKind::Unauthorized)),
             },
             None => {
-                let answer = self.answer(request.clone());
-                self.read(path, Some((request, answer, generation))).await?
+                let answer = self.answer(request);
+                self.read(path, Some((answer, generation))).await?
             }
         };
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_response(200, e.to_string()))
@@ -470,14 +471,13 @@ impl<P: Platform + 'static> Driver<P> {
     async fn read(
         self: &Rc<Self>,
         path: &str,
-        mut first: Option<(Request, Answer, u64)>,
+        mut first: Option<(Answer, u64)>,
     ) -> Result<Vec<u8>, ApiError> {
         let call = self.next_call.get();
         self.next_call.set(call + 1);
         let mut retried = false;
         loop {
-            let Some((_, answer, generation)) = first.take().or_else(|| self.first_read(path))
-            else {
+            let Some((answer, generation)) = first.take().or_else(|| self.first_read(path)) else {
                 return Err(ApiError::new(ErrorKind::Unauthorized));
             };
             let response = answer.await?;

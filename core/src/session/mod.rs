@@ -353,7 +353,7 @@ impl Session {
                 self.leave_state(fx);
                 self.notice = None;
                 let id = self.next_id();
-                self.send_exchange(&exchange, id, fx);
+                send_exchange(self.records, &exchange, id, fx);
                 self.state = State::Exchanging(Exchanging {
                     exchange,
                     attempt: Attempt::InFlight(id),
@@ -485,8 +485,7 @@ impl Session {
                             return;
                         };
                         x.attempt = Attempt::InFlight(id);
-                        let exchange = &x.exchange;
-                        send_exchange(self.records, exchange, id, fx);
+                        send_exchange(self.records, &x.exchange, id, fx);
                     } else {
                         fx.push(Effect::WakeAt(at));
                     }
@@ -752,10 +751,6 @@ impl Session {
         if self.records {
             fx.push(Effect::Record(step()));
         }
-    }
-
-    fn send_exchange(&self, exchange: &Exchange, id: u64, fx: &mut Vec<Effect>) {
-        send_exchange(self.records, exchange, id, fx);
     }
 
     fn next_id(&mut self) -> u64 {
