@@ -1,7 +1,8 @@
-//! The command line: seven commands with a handful of flags, parsed by hand so xtask compiles in
+//! The command line: eight commands with a handful of flags, parsed by hand so xtask compiles in
 //! seconds on a fresh machine.
 
 use crate::deploy::{self, CspOptions, DeployOptions};
+use crate::sizes;
 use crate::test::{STAGE_NAMES, Selection};
 
 pub const USAGE: &str = "\
@@ -17,7 +18,11 @@ commands:
                         failure: fmt, clippy-host, clippy-wasm, unit, sandbox, wasm, e2e
     --from <stage>      start at <stage> and run the ones after it
     --only <stage>      run just <stage>
-  bench [args...]       set up, then run the e2e bench binary with <args>
+  bench [args...]       set up, then run the e2e bench binary with <args>, then `sizes`
+  sizes [--against <file>] [--save <file>] [--top <n>]
+                        build the wasm modules with names, optimise them as trunk does and print
+                        their bytes per crate (and the <n> biggest functions, default 10);
+                        --save writes the figures, --against prints the change from saved ones
   deploy --dist <dir> --url <public URL> [--nginx-out <file> [--nginx-listen <addr>]
          [--nginx-root <dir>]]
                         check <dir>/config.json (a `trunk build --release` output) for serving at
@@ -38,6 +43,7 @@ pub enum Command {
     Dev,
     Test(Selection),
     Bench { args: Vec<String> },
+    Sizes(sizes::Options),
     Deploy(DeployOptions),
     Csp(CspOptions),
     HashFirstLoad,
@@ -80,6 +86,7 @@ pub fn parse(args: &[String]) -> Result<Command, ParseError> {
         "bench" => Ok(Command::Bench {
             args: rest.to_vec(),
         }),
+        "sizes" => sizes::parse(rest).map(Command::Sizes).map_err(invalid),
         "deploy" => deploy::parse_deploy(rest)
             .map(Command::Deploy)
             .map_err(invalid),

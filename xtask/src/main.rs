@@ -12,7 +12,8 @@
 //! - [`supervise`]: keeps the dev servers together and stops them all on the way out.
 //! - [`test`]: the CI stages, in order.
 //! - [`summary`]: libtest summary parsing, totals, the stage table and the final line.
-//! - [`bench`]: the bench binary, with the browser set up.
+//! - [`bench`]: the bench binary, with the browser set up, then the size report.
+//! - [`sizes`]: the bytes of each wasm module per crate, built with names and optimised as shipped.
 //! - [`deploy`]: `deploy` and `csp`, the per-deployment hosting configs (`_headers`, `_redirects`,
 //!   nginx) and the Content-Security-Policy computed from config.json.
 
@@ -24,6 +25,7 @@ mod first_load;
 mod lockfile;
 mod process;
 mod setup;
+mod sizes;
 mod summary;
 mod supervise;
 mod test;
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         cli::Command::Dev => dev::run(),
         cli::Command::Test(selection) => test::run(&selection),
         cli::Command::Bench { args } => bench::run(&args),
+        cli::Command::Sizes(options) => sizes::run(&options),
         cli::Command::Deploy(options) => deploy::run_deploy(&options),
         cli::Command::Csp(options) => deploy::run_csp(&options),
         cli::Command::HashFirstLoad => first_load::run().map_err(Error::new),

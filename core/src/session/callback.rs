@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::authorize::PendingAuthorization;
+use crate::authorize::{PendingAuthorization, StateToken};
 use crate::callback::{CallbackOutcome, CallbackRejection, parse_callback};
 use crate::error::{ApiError, from_authorize_redirect};
 use crate::pkce::{CodeVerifier, sha256};
@@ -30,7 +30,10 @@ pub struct Exchange {
     verifier: CodeVerifier,
     redirect_uri: String,
     client_id: String,
-    grant_id: String,
+    /// The sign-in's `state`, which names the grant once tokens come (see [`grant_id_for`]). Kept
+    /// rather than hashed up front: the first-load module that sends the exchange early never
+    /// needs the name, and so carries no SHA-256 code for it.
+    state: StateToken,
 }
 
 impl Exchange {
@@ -45,8 +48,8 @@ impl Exchange {
     }
 
     /// The grant the exchange leads to (see [`grant_id_for`]).
-    pub fn grant_id(&self) -> &str {
-        &self.grant_id
+    pub fn grant_id(&self) -> String {
+        grant_id_of(&self.state)
     }
 }
 
@@ -69,7 +72,7 @@ pub fn accept_callback(
                 verifier: p.verifier.duplicate(),
                 redirect_uri: p.redirect_uri.clone(),
                 client_id: p.client_id.clone(),
-                grant_id: grant_id_for(p),
+                state: StateToken::from_stored(p.state.expose()),
             }),
             // parse_callback accepts no code without a record; this keeps it so if that changes.
             None => CallbackVerdict::Rejected(CallbackRejection::NoPendingAuthorization),
@@ -80,7 +83,11 @@ pub fn accept_callback(
 /// A stable, non-secret name for the grant a pending authorization leads to: a hash of its `state`
 /// (which stays secret: the hash cannot be reversed).
 pub fn grant_id_for(pending: &PendingAuthorization) -> String {
-    let digest = sha256(format!("rc-pkce grant {}", pending.state.expose()).as_bytes());
+    grant_id_of(&pending.state)
+}
+
+fn grant_id_of(state: &StateToken) -> String {
+    let digest = sha256(format!("rc-pkce grant {}", state.expose()).as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..12])
 }
 

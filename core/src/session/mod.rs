@@ -391,7 +391,7 @@ impl Session {
             State::Exchanging(x) => match result {
                 Ok(tokens) => {
                     let stored = StoredSession {
-                        grant_id: x.exchange.grant_id().to_string(),
+                        grant_id: x.exchange.grant_id(),
                         generation: 0,
                         tokens,
                     };
