@@ -24,7 +24,9 @@ pub mod early;
 pub mod first_load;
 pub mod platform;
 pub mod present;
+#[cfg(feature = "app")]
 pub mod ui;
 pub mod web;
 
+#[cfg(feature = "app")]
 pub use ui::mount;

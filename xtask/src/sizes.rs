@@ -301,15 +301,23 @@ pub fn run(options: &Options) -> Result<u8> {
     crate::setup::run(false)?;
     let root = workspace_root();
     let target = root.join("target").join("sizes");
-    let mut build = process::cargo();
-    build
-        .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
-        .args(MODULES.iter().flat_map(|m| ["--bin", m]))
-        // Everything as in a release build except that the symbol names stay.
-        .env("CARGO_PROFILE_RELEASE_STRIP", "false")
-        .env("CARGO_TARGET_DIR", &target)
-        .current_dir(&root);
-    check(&mut build, "build")?;
+    // As index.html has trunk build them: the app with its default features, the first-load
+    // modules without (no Leptos).
+    for (modules, features) in [
+        (&MODULES[..1], None),
+        (&MODULES[1..], Some("--no-default-features")),
+    ] {
+        let mut build = process::cargo();
+        build
+            .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
+            .args(features)
+            .args(modules.iter().flat_map(|m| ["--bin", m]))
+            // Everything as in a release build except that the symbol names stay.
+            .env("CARGO_PROFILE_RELEASE_STRIP", "false")
+            .env("CARGO_TARGET_DIR", &target)
+            .current_dir(&root);
+        check(&mut build, "build")?;
+    }
     let opt_params = wasm_opt_params(&root)?;
     let mut reports = Vec::new();
     for module in MODULES {

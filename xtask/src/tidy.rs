@@ -300,9 +300,56 @@ fn check(app: &Files, core: &Files, core_manifest: &str, sandbox: &Files) -> Vec
     problems
 }
 
+/// The first-load modules must be built without the app's Leptos UI (the `app` feature), or its
+/// dependencies' wasm-bindgen exports are linked into them (about 10 KB of wasm and 6 KB of JS
+/// each, measured with `cargo xtask sizes`); the app must be built with it.
+fn first_load_build_problems(index_html: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for bin in ["rc-pkce", "rc-pkce-home", "rc-pkce-callback"] {
+        let attribute = format!("data-bin=\"{bin}\"");
+        let links: Vec<&str> = index_html
+            .split("<link")
+            .filter(|link| link.contains(&attribute))
+            .collect();
+        let [link] = links[..] else {
+            problems.push(format!("index.html needs one <link> with {attribute}"));
+            continue;
+        };
+        let without = link.contains("data-cargo-no-default-features");
+        if without == (bin == "rc-pkce") {
+            problems.push(format!(
+                "index.html: {bin} must be built {} data-cargo-no-default-features",
+                if without { "without" } else { "with" }
+            ));
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_load_modules_are_built_without_the_app_feature() {
+        let html = std::fs::read_to_string(workspace().join("index.html")).expect("index.html");
+        assert_eq!(first_load_build_problems(&html), Vec::<String>::new());
+        let planted = html.replacen(
+            "data-bin=\"rc-pkce-home\" data-type=\"worker\" data-cargo-no-default-features",
+            "data-bin=\"rc-pkce-home\" data-type=\"worker\"",
+            1,
+        );
+        assert_ne!(planted, html, "the planted change must apply");
+        assert_eq!(
+            first_load_build_problems(&planted),
+            ["index.html: rc-pkce-home must be built with data-cargo-no-default-features"]
+        );
+        assert_eq!(
+            first_load_build_problems("<html></html>").len(),
+            3,
+            "a missing link is named"
+        );
+    }
 
     fn tree(files: &[(&str, &str)]) -> Files {
         files
