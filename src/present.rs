@@ -131,6 +131,16 @@ pub fn notice_message(notice: &Notice) -> Message {
             None,
             false,
         ),
+        Notice::SessionNotSaved(e) => Message {
+            tone: Tone::Warning,
+            title: "You are still signed in, but only in this tab's memory: a reload will sign you out.".into(),
+            detail: Some(format!(
+                "The new tokens could not be saved ({}), so the saved copy, whose refresh token RingCentral has replaced, was removed.",
+                e.title().trim_end_matches('.')
+            )),
+            hint: Some(format!("{} This notice goes once the tokens are saved again.", e.hint())),
+            try_again: false,
+        },
         Notice::StoredRecordDiscarded(why) => Message {
             tone: Tone::Warning,
             title: format!("Your saved session could not be used: {why}."),
@@ -225,6 +235,9 @@ mod tests {
             Notice::ExchangeFailed(e.clone()),
             Notice::AlreadySignedIn,
             Notice::StoredRecordDiscarded("x".into()),
+            Notice::SessionNotSaved(rc_pkce_core::storage::StorageError::QuotaExceeded {
+                kind: rc_pkce_core::storage::StoreKind::Session,
+            }),
         ];
         let titles: std::collections::BTreeSet<_> =
             all.iter().map(|n| notice_message(n).title).collect();

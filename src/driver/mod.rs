@@ -264,13 +264,12 @@ impl<P: Platform + 'static> Driver<P> {
             Effect::AcquireRefreshLock { grant_id } => self.platform.acquire_lock(&grant_id),
             Effect::ReleaseRefreshLock => self.platform.release_lock(),
             Effect::StoreSession(s) => {
-                if let Err(e) =
-                    self.platform
-                        .store(Area::Tokens, keys::SESSION, &encode_session(&s))
-                {
-                    self.raise(Event::StorageFailed(e));
-                }
+                let result = self
+                    .platform
+                    .store(Area::Tokens, keys::SESSION, &encode_session(&s));
+                self.raise(Event::SessionStored(result));
             }
+            Effect::ForgetStoredSession => self.platform.remove(Area::Tokens, keys::SESSION),
             Effect::ClearSession => {
                 self.prefetched.borrow_mut().clear();
                 self.platform.remove(Area::Tokens, keys::SESSION);

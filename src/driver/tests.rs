@@ -640,11 +640,26 @@ fn a_session_storage_refuses_to_keep_is_reported() {
     let full = StorageError::QuotaExceeded {
         kind: StoreKind::Session,
     };
+    let before = decode_session(&page.stored(Area::Tokens, keys::SESSION).unwrap()).unwrap();
     *fake.0.refuse_writes.borrow_mut() = Some((Area::Tokens, full.clone()));
     page.signal(Signal::LockGranted);
     page.answer("/oauth/token", tokens("AT1", "RT1", 3600));
-    assert_eq!(page.view().storage_problem, Some(full));
+    assert_eq!(page.view().storage_problem, Some(full.clone()));
     assert_eq!(page.view().phase, Phase::SignedIn, "the tab carries on");
+    // The stored record still held RT0, which the server has just replaced: a reload must not
+    // find it (it would present a superseded refresh token).
+    assert_eq!(page.stored(Area::Tokens, keys::SESSION), None);
+    assert_eq!(page.view().notice, Some(Notice::SessionNotSaved(full)));
+    // Once a write works again, the tokens are saved and the notice goes.
+    *fake.0.refuse_writes.borrow_mut() = None;
+    let newer = StoredSession {
+        generation: 2,
+        ..before
+    };
+    page.signal(Signal::FromOtherTab(Box::new(Broadcast::Tokens(newer))));
+    let stored = decode_session(&page.stored(Area::Tokens, keys::SESSION).unwrap()).unwrap();
+    assert_eq!(stored.generation, 2);
+    assert_eq!(page.view().notice, None);
 }
 
 #[test]

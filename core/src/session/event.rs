@@ -50,6 +50,9 @@ pub enum Notice {
     AlreadySignedIn,
     /// A stored record could not be used and was deleted.
     StoredRecordDiscarded(String),
+    /// The newest tokens could not be stored, so the stored copy was removed: the session goes on
+    /// in this tab but does not survive a reload.
+    SessionNotSaved(StorageError),
 }
 
 /// What is kept in storage (and passed between tabs) for a signed-in session.
@@ -84,6 +87,8 @@ pub enum Event {
     },
     /// The pending record of [`Effect::StorePending`] was written, or could not be.
     PendingStored(Result<(), StorageError>),
+    /// The session record of [`Effect::StoreSession`] was written, or could not be.
+    SessionStored(Result<(), StorageError>),
     /// Storage refused to keep (or give back) something else the session wrote or read.
     StorageFailed(StorageError),
     /// Why the previous session in this tab ended, as stored by [`Effect::StoreEnded`] (read at
@@ -153,8 +158,11 @@ pub enum Effect {
         grant_id: String,
     },
     ReleaseRefreshLock,
+    /// Write the session record and answer with [`Event::SessionStored`].
     StoreSession(StoredSession),
     ClearSession,
+    /// Remove the stored session record only (it is older than the tokens in memory).
+    ForgetStoredSession,
     /// Keep why the session ended (a reason the user did not choose) so a reload still says it.
     StoreEnded(Notice),
     /// Forget the stored end reason (a new sign-in, or the user dismissed it).

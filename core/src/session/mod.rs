@@ -225,6 +225,22 @@ impl Session {
                     }
                 }
             }
+            Event::SessionStored(Ok(())) => {
+                if matches!(self.notice, Some(Notice::SessionNotSaved(_))) {
+                    self.notice = None;
+                }
+            }
+            Event::SessionStored(Err(e)) => {
+                // Storage still holds the record before this one, whose refresh token the server
+                // has replaced: a reload would present it (reuse, which revokes the grant) or
+                // restore a session the user signed out of. Without it, a reload signs out.
+                fx.push(Effect::ForgetStoredSession);
+                if self.is_signed_in() {
+                    self.notice = Some(Notice::SessionNotSaved(e));
+                } else {
+                    self.storage_problem = Some(e);
+                }
+            }
             Event::StorageFailed(e) => self.storage_problem = Some(e),
             Event::EndedBefore(notice) => {
                 if matches!(self.state, State::SignedOut) && self.notice.is_none() {

@@ -446,6 +446,43 @@ fn refreshes_on_its_own_when_due_and_rotates() {
 }
 
 #[test]
+fn tokens_that_cannot_be_stored_remove_the_stale_record_and_say_a_reload_signs_out() {
+    use crate::storage::{StorageError, StoreKind};
+    let mut s = signed_in(3600, 604800);
+    let due = s.refresh_due_at().unwrap();
+    let fx = s.handle(Event::Tick, due);
+    let id = refresh_via_lock(&mut s, due, &fx);
+    let fx = s.handle(
+        Event::TokenResponse {
+            id,
+            result: Ok(tokens(due, 3600, Some(("RT1", 604800)))),
+        },
+        due,
+    );
+    assert!(has(&fx, |e| matches!(e, Effect::StoreSession(_))));
+    let full = StorageError::QuotaExceeded {
+        kind: StoreKind::Session,
+    };
+    let fx = s.handle(Event::SessionStored(Err(full.clone())), due);
+    // Storage still holds RT0, which the server has replaced.
+    assert!(
+        has(&fx, |e| matches!(e, Effect::ForgetStoredSession)),
+        "{fx:?}"
+    );
+    assert!(!has(&fx, |e| matches!(e, Effect::ClearSession)));
+    assert_eq!(s.phase(), Phase::SignedIn, "the tab goes on in memory");
+    assert_eq!(s.notice(), Some(&Notice::SessionNotSaved(full)));
+    // A later write that works makes the session survive a reload again.
+    assert!(s.handle(Event::SessionStored(Ok(())), due).is_empty());
+    assert_eq!(s.notice(), None);
+    // Another notice is not taken away by a successful write.
+    let mut signed_out = Session::new("demo");
+    signed_out.handle(Event::EndedBefore(Notice::SessionExpired), due);
+    signed_out.handle(Event::SessionStored(Ok(())), due);
+    assert_eq!(signed_out.notice(), Some(&Notice::SessionExpired));
+}
+
+#[test]
 fn refresh_body_uses_the_refresh_token_and_no_secret() {
     let mut s = signed_in(3600, 604800);
     let fx = s.handle(Event::RefreshRequested, T0.plus_secs(10));
