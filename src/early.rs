@@ -40,6 +40,13 @@ extern "C" {
     #[wasm_bindgen(method, setter)]
     fn set_pending(this: &HandOff, record: &str);
 
+    /// The URL the page was loaded at, callback parameters included, while the app has not taken
+    /// it: the first-load module cleans the address bar before it sends the code.
+    #[wasm_bindgen(method, getter)]
+    fn callback(this: &HandOff) -> Option<String>;
+    #[wasm_bindgen(method, setter)]
+    fn set_callback(this: &HandOff, url: &str);
+
     /// The page a first-load module drew (`"home"` or `"account"`).
     #[wasm_bindgen(method, getter)]
     fn painted(this: &HandOff) -> Option<String>;
@@ -185,6 +192,23 @@ pub fn take_pending() -> Option<String> {
     // only assign).
     let _ = Reflect::delete_property(&h, &"pending".into());
     record
+}
+
+/// Hands the callback URL to the app: the first-load module takes the code out of the address bar
+/// (so it is not left there, nor in the history entry a reload or Back would load) before it
+/// sends it.
+pub fn set_callback(url: &str) {
+    if let Some(h) = hand_off() {
+        h.set_callback(url);
+    }
+}
+
+/// The callback URL a first-load module took out of the address bar. Taken once.
+pub fn take_callback() -> Option<String> {
+    let h = hand_off()?;
+    let url = h.callback();
+    let _ = Reflect::delete_property(&h, &"callback".into());
+    url
 }
 
 /// Drops every answer the app has not taken.

@@ -151,6 +151,8 @@ pub trait Platform {
     fn tabs(&self) -> (usize, Support);
 
     // Location.
+    /// The URL this page was loaded at. (At the redirect URI the first-load module may have taken
+    /// the callback out of the address bar already; it hands the URL over.)
     fn href(&self) -> String;
     fn at_redirect_uri(&self, url: &str) -> bool;
     /// Replaces the address (and history entry) with the bare redirect URI.

@@ -165,7 +165,7 @@ impl Platform for WebPlatform {
     }
 
     fn href(&self) -> String {
-        location::href()
+        crate::early::take_callback().unwrap_or_else(location::href)
     }
 
     fn at_redirect_uri(&self, url: &str) -> bool {
@@ -173,7 +173,7 @@ impl Platform for WebPlatform {
     }
 
     fn clean_address(&self) {
-        location::replace_url(&format!("{}oauth2callback", location::base_url()));
+        location::clean_callback_address();
     }
 
     fn navigate(&self, url: &str) -> Result<(), String> {

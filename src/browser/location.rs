@@ -62,6 +62,12 @@ pub fn replace_url(url: &str) {
     }
 }
 
+/// Takes the callback's parameters out of the address bar (and the history entry): the bare
+/// redirect URI stays.
+pub fn clean_callback_address() {
+    replace_url(&format!("{}oauth2callback", base_url()));
+}
+
 /// Leaves the app for `url` (the authorize endpoint).
 pub fn navigate_away(url: &str) -> Result<(), String> {
     let window = web_sys::window().ok_or("no window")?;

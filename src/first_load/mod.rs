@@ -169,7 +169,7 @@ pub async fn callback() {
     // The session machine decides, as in the app: the token request it asks for, or none (it
     // refuses the callback, and the app says why).
     let callback = Event::CallbackReceived {
-        url,
+        url: url.clone(),
         pending: Some(pending),
         expected_issuer: config.issuer.clone(),
     };
@@ -185,6 +185,10 @@ pub async fn callback() {
     else {
         return;
     };
+    // The code leaves the address bar before it is sent, so it stays neither there nor in the
+    // history entry, even if the app never starts; the app gets the URL from the hand-off.
+    early::set_callback(&url);
+    location::clean_callback_address();
     // Single use, as in the app: over to the app (whose session takes it from the hand-off) and
     // out of storage before the code is sent, so a reload cannot send it again.
     early::set_pending(&record);

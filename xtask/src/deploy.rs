@@ -841,7 +841,19 @@ mod tests {
         assert!(conf.contains("try_files /index.html =404;"));
         // Every location sends the security headers; only the hashed one caches.
         let locations = conf.matches("\n    location ").count();
-        assert_eq!(locations, 4);
+        assert_eq!(locations, 5);
+        // The redirect URI's query (code and state) never reaches the access log.
+        let callback = conf
+            .split("\n    location = /oauth2callback {\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n    }").next())
+            .expect("a location for the redirect URI");
+        assert!(callback.contains("access_log off;"), "{callback}");
+        assert!(
+            callback.contains("try_files /index.html =404;"),
+            "{callback}"
+        );
+        assert_eq!(conf.matches("access_log").count(), 1);
         let csp = format!("Content-Security-Policy \"{}\" always;", site.csp);
         for header in [
             csp.as_str(),
@@ -867,6 +879,9 @@ mod tests {
         );
         assert!(conf.contains("location = /apps/rc-pkce {\n        return 301 /apps/rc-pkce/;"));
         assert!(conf.contains("try_files /apps/rc-pkce/index.html =404;"));
+        assert!(
+            conf.contains("location = /apps/rc-pkce/oauth2callback {\n        access_log off;")
+        );
         assert!(conf.contains("location /apps/rc-pkce/ {"));
         assert_eq!(conf.matches('{').count(), conf.matches('}').count());
     }

@@ -14,7 +14,7 @@ use serde_json::Value;
 /// What the first-load module and the app left on `window.rcPkceEarly`.
 const HAND_OFF: &str = r#"
 const h = window.rcPkceEarly || {};
-return { painted: h.painted || null, tookOver: !!h.appTookOver, requests: (h.requests || []).length, pending: "pending" in h };
+return { painted: h.painted || null, tookOver: !!h.appTookOver, requests: (h.requests || []).length, pending: "pending" in h, callback: "callback" in h };
 "#;
 
 fn app_modules_served(served: &[e2e::site::Served]) -> usize {
@@ -51,6 +51,11 @@ async fn sign_in_works_and_the_name_shows_before_the_app_has_loaded() {
             // The pending record left storage when the code was sent; the app takes it over.
             assert!(b.session_storage().await.get("rc-pkce.pending").is_none());
             assert_eq!(h["pending"], true, "{h}");
+            // The code left the address bar before it was sent, without the app: the URL went
+            // to the hand-off.
+            let url = b.url().await;
+            assert!(url.ends_with("/oauth2callback"), "{url}");
+            assert_eq!(h["callback"], true, "{h}");
             assert_eq!(app_modules_served(&env.site.served()), 0);
             assert_eq!(env.token_requests(None).await.len(), 1);
             eventually("both account requests", Duration::from_secs(5), || async {
@@ -81,6 +86,7 @@ async fn sign_in_works_and_the_name_shows_before_the_app_has_loaded() {
             let h = b.execute(HAND_OFF).await;
             assert_eq!(h["tookOver"], true, "{h}");
             assert_eq!(h["pending"], false, "{h}");
+            assert_eq!(h["callback"], false, "{h}");
             eventually(
                 "nothing left in the hand-off",
                 Duration::from_secs(5),
@@ -109,8 +115,11 @@ async fn a_reload_after_the_code_was_sent_does_not_send_it_again() {
             env.consent(USER, PASSWORD, "allow").await;
             b.wait_for_text("[data-testid=user-name]", USER_NAME).await;
             assert_eq!(env.token_requests(None).await.len(), 1);
-            // The same URL again, code and state included, before the app has run.
-            b.execute("location.reload(); return true;").await;
+            // The address bar no longer holds the code (a reload loads the bare redirect URI);
+            // load the callback URL again, code and state included, before the app has run.
+            assert!(!b.url().await.contains("code="));
+            b.execute("location.replace(window.rcPkceEarly.callback); return true;")
+                .await;
             env.site.release_app();
             b.wait_for_text("main h1", "Sign-in did not complete").await;
             assert_eq!(

@@ -47,6 +47,13 @@ async fn happy_path(hosted: &Hosted, name: &str) {
         assert_eq!(tokens[0]["method"], "POST");
         assert_eq!(tokens[0]["status"], 200);
         assert_eq!(tokens[0]["origin"], hosted.origin.as_str());
+        // The redirect URI's query (code, state) is not in nginx's access log.
+        let log = std::fs::read_to_string(hosted.nginx.dir.join("access.log")).unwrap_or_default();
+        assert!(log.contains("GET "), "nginx logged nothing:\n{log}");
+        assert!(
+            !log.contains("code=") && !log.contains("state="),
+            "the callback's query is in the access log:\n{log}"
+        );
     })
     .catch_unwind()
     .await;
