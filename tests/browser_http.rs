@@ -128,6 +128,32 @@ async fn a_body_over_the_size_limit_is_refused() {
     );
 }
 
+/// A response whose body never ends and carries no length (as a chunked or compressed one may):
+/// 1 MiB per pull, counted in `window.rcPkcePulls`.
+fn endless_response() -> web_sys::Response {
+    let make = js_sys::Function::new_no_args(
+        "window.rcPkcePulls = 0; const chunk = new Uint8Array(1 << 20).fill(120); \
+         return new Response(new ReadableStream({ pull(c) { window.rcPkcePulls += 1; c.enqueue(chunk); } }));",
+    );
+    wasm_bindgen::JsCast::unchecked_into(make.call0(&JsValue::NULL).unwrap())
+}
+
+#[wasm_bindgen_test]
+async fn an_endless_body_without_a_length_is_given_up_at_the_limit() {
+    let response = endless_response();
+    let result = http::read_body(&response).await;
+    assert!(
+        matches!(result, Err(http::BodyError::TooLarge)),
+        "{result:?}"
+    );
+    let pulls = js_sys::Reflect::get(&js_sys::global(), &"rcPkcePulls".into())
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    // 2 MiB allowed: the third chunk passes the limit; a few more may be queued ahead.
+    assert!(pulls <= 6.0, "read {pulls} MiB before giving up");
+}
+
 #[wasm_bindgen_test]
 async fn a_body_at_the_size_limit_is_accepted() {
     let parts = js_sys::Array::of1(&JsValue::from_str(&"b".repeat(MAX_BODY_BYTES)));

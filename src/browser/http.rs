@@ -211,15 +211,23 @@ pub async fn receive(
             format!("the response is {len} bytes, more than this app accepts"),
         ));
     }
-    let body = read_body(&response)
-        .await
-        .map_err(|e| ApiError::network(&origin, error_text(&e)))?;
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::bad_response(
-            status,
-            "the response is larger than this app accepts",
-        ));
-    }
+    let body = match read_body(&response).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            // Stop the download too, not only the reading.
+            if let Some(c) = &controller {
+                c.abort();
+            }
+            return Err(ApiError::bad_response(
+                status,
+                format!(
+                    "the response is larger than this app accepts ({} MB at most); reading stopped there",
+                    MAX_BODY_BYTES / (1024 * 1024)
+                ),
+            ));
+        }
+        Err(BodyError::Failed(e)) => return Err(ApiError::network(&origin, error_text(&e))),
+    };
     Ok(HttpResponse {
         status,
         retry_after,
@@ -227,10 +235,45 @@ pub async fn receive(
     })
 }
 
-/// The whole body of `response`, as bytes.
-pub async fn read_body(response: &web_sys::Response) -> Result<Vec<u8>, JsValue> {
-    let buffer = JsFuture::from(response.array_buffer()?).await?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+/// Why a body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// More than [`MAX_BODY_BYTES`] came; the stream was cancelled there.
+    TooLarge,
+    Failed(JsValue),
+}
+
+impl From<JsValue> for BodyError {
+    fn from(e: JsValue) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// The body of `response`, as bytes, read chunk by chunk and given up as soon as it passes
+/// [`MAX_BODY_BYTES`]: a body without a length (chunked) or compressed says nothing about its size
+/// up front, and reading it whole first would hold all of it in memory.
+pub async fn read_body(response: &web_sys::Response) -> Result<Vec<u8>, BodyError> {
+    let Some(stream) = response.body() else {
+        return Ok(Vec::new());
+    };
+    let reader: web_sys::ReadableStreamDefaultReader =
+        stream.get_reader().dyn_into().map_err(JsValue::from)?;
+    let mut body = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await?;
+        if js_sys::Reflect::get(&chunk, &"done".into())?.is_truthy() {
+            return Ok(body);
+        }
+        let bytes: js_sys::Uint8Array =
+            js_sys::Reflect::get(&chunk, &"value".into())?.dyn_into()?;
+        if body.len() + bytes.length() as usize > MAX_BODY_BYTES {
+            let _ = reader.cancel();
+            return Err(BodyError::TooLarge);
+        }
+        let start = body.len();
+        body.resize(start + bytes.length() as usize, 0);
+        bytes.copy_to(&mut body[start..]);
+    }
 }
 
 /// `TypeError: Failed to fetch`, as the browser names a failure.
