@@ -11,10 +11,12 @@
 //!
 //! - hashed assets (`name-<16 hex>.js|.wasm|.css`): `Cache-Control: public, max-age=31536000,
 //!   immutable`;
-//! - every other file, the base path and the app's routes: `Cache-Control: no-cache`;
+//! - every other file, the base path and the app's routes: `Cache-Control: no-cache`, but the
+//!   redirect URI `no-store` (its URL carried a code; nginx does not log it either);
 //! - the app's routes ([`APP_ROUTES`]) serve `index.html` with 200, anything else missing is a 404;
 //! - every response: the CSP of [`content_security_policy`], `Referrer-Policy: no-referrer`,
-//!   `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`;
+//!   `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`,
+//!   `Cross-Origin-Opener-Policy: same-origin`; nginx over https also HSTS;
 //! - the `.wasm` is `application/wasm`.
 
 use std::path::{Path, PathBuf};
@@ -28,6 +30,14 @@ use crate::{Error, Result};
 pub const NGINX_TEMPLATE: &str = include_str!("../../deploy/nginx/rc-pkce.conf.template");
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const NO_CACHE: &str = "no-cache";
+/// The redirect URI: its response is the same index.html, but a page whose URL carried a code is
+/// kept in no cache (browser-based apps BCP).
+pub const NO_STORE: &str = "no-store";
+/// Opened windows of other origins get no handle on the app's window and the app none on theirs.
+/// A popup sign-in would need `same-origin-allow-popups` (see deploy/README.md).
+pub const OPENER_POLICY: &str = "same-origin";
+/// For https deployments (nginx with `ssl` in its listen value): two years.
+pub const HSTS: &str = "max-age=63072000";
 /// The app's client-side routes besides the base path itself, all served by `index.html`. A test
 /// keeps this list in step with the router in src/ui/mod.rs.
 pub const APP_ROUTES: [&str; 3] = ["oauth2callback", "account", "settings"];
@@ -291,7 +301,13 @@ impl Site {
             ("Referrer-Policy", "no-referrer".into()),
             ("X-Content-Type-Options", "nosniff".into()),
             ("X-Frame-Options", "DENY".into()),
+            ("Cross-Origin-Opener-Policy", OPENER_POLICY.into()),
         ]
+    }
+
+    /// The redirect URI's path.
+    pub fn callback_path(&self) -> String {
+        format!("{}oauth2callback", self.url.base)
     }
 
     /// URL paths of the app's routes, the base first.
@@ -308,7 +324,12 @@ impl Site {
         let base = &self.url.base;
         let mut rules = vec![(format!("{base}*"), self.security_headers())];
         for path in self.route_paths() {
-            rules.push((path, vec![("Cache-Control", NO_CACHE.into())]));
+            let cache = if path == self.callback_path() {
+                NO_STORE
+            } else {
+                NO_CACHE
+            };
+            rules.push((path, vec![("Cache-Control", cache.into())]));
         }
         for file in &self.other {
             rules.push((
@@ -405,7 +426,15 @@ impl Site {
             .replace("{{base}}", base)
             .replace("{{routes_regex}}", &APP_ROUTES.join("|"))
             .replace("{{routes_list}}", &APP_ROUTES.join(", "))
-            .replace("{{outside_base}}", &outside_base);
+            .replace("{{outside_base}}", &outside_base)
+            .replace(
+                "{{hsts}}",
+                &if listen.split_whitespace().any(|w| w == "ssl") {
+                    format!("\n        add_header Strict-Transport-Security \"{HSTS}\" always;")
+                } else {
+                    String::new()
+                },
+            );
         if let Some(at) = rendered.find("{{") {
             return Err(fail(format!(
                 "the nginx template has an unknown placeholder: {}",
@@ -756,7 +785,14 @@ mod tests {
             let mut paths: Vec<(String, &str)> = site
                 .route_paths()
                 .into_iter()
-                .map(|p| (p, NO_CACHE))
+                .map(|p| {
+                    let cache = if p.ends_with("/oauth2callback") {
+                        NO_STORE
+                    } else {
+                        NO_CACHE
+                    };
+                    (p, cache)
+                })
                 .collect();
             paths.extend(site.other.iter().map(|f| (format!("{base}{f}"), NO_CACHE)));
             paths.extend(
@@ -794,6 +830,11 @@ mod tests {
                 assert_eq!(get("Referrer-Policy"), Some("no-referrer"), "{path}");
                 assert_eq!(get("X-Content-Type-Options"), Some("nosniff"), "{path}");
                 assert_eq!(get("X-Frame-Options"), Some("DENY"), "{path}");
+                assert_eq!(
+                    get("Cross-Origin-Opener-Policy"),
+                    Some(OPENER_POLICY),
+                    "{path}"
+                );
                 let wasm = path.ends_with(".wasm").then_some("application/wasm");
                 assert_eq!(get("Content-Type"), wasm, "{path}");
             }
@@ -860,13 +901,22 @@ mod tests {
             "Referrer-Policy \"no-referrer\" always;",
             "X-Content-Type-Options \"nosniff\" always;",
             "X-Frame-Options \"DENY\" always;",
+            "Cross-Origin-Opener-Policy \"same-origin\" always;",
         ] {
             assert_eq!(conf.matches(header).count(), locations, "{header}");
         }
         let immutable = format!("Cache-Control \"{IMMUTABLE}\";");
         let no_cache = format!("Cache-Control \"{NO_CACHE}\" always;");
+        let no_store = format!("Cache-Control \"{NO_STORE}\" always;");
         assert_eq!(conf.matches(&immutable).count(), 1);
-        assert_eq!(conf.matches(&no_cache).count(), locations - 1);
+        assert_eq!(conf.matches(&no_cache).count(), locations - 2);
+        assert!(callback.contains(&no_store), "{callback}");
+        assert_eq!(conf.matches(&no_store).count(), 1);
+        // HSTS only where nginx serves https.
+        assert!(!conf.contains("Strict-Transport-Security"));
+        let https = site.nginx("443 ssl", Path::new("/srv/rc-pkce")).unwrap();
+        let hsts = format!("Strict-Transport-Security \"{HSTS}\" always;");
+        assert_eq!(https.matches(&hsts).count(), locations);
         assert_eq!(conf.matches('{').count(), conf.matches('}').count());
         assert!(!conf.contains("return 301"));
 

@@ -202,9 +202,15 @@ async fn nginx_sends_the_deploy_headers() {
             "{path}"
         );
         assert_eq!(header(h, "x-frame-options"), Some("DENY"), "{path}");
+        assert_eq!(
+            header(h, "cross-origin-opener-policy"),
+            Some("same-origin"),
+            "{path}"
+        );
+        assert_eq!(header(h, "strict-transport-security"), None, "{path}: http");
     }
 
-    // Caching: hashed assets for a year, the rest revalidated.
+    // Caching: hashed assets for a year, the rest revalidated, the redirect URI in no cache.
     for name in &hashed {
         let r = get(&format!("/{name}")).await.unwrap();
         assert_eq!(r.status(), 200, "{name}");
@@ -229,6 +235,8 @@ async fn nginx_sends_the_deploy_headers() {
             "{path}"
         );
     }
+    let r = get("/oauth2callback?code=c&state=s").await.unwrap();
+    assert_eq!(header(r.headers(), "cache-control"), Some("no-store"));
     let r = get("/config.json").await.unwrap();
     assert_eq!(r.text().await.unwrap(), hosted.config_json);
 
