@@ -1,0 +1,93 @@
+//! Shrinking a failing run: its schedule is the list of draws it made; shorter and smaller lists
+//! are replayed, and kept while the same invariant still breaks. First whole steps are deleted
+//! (halves, quarters ... single steps), then single draws are lowered to 0 (the ordinary choice)
+//! or halved. Every kept candidate is replaced by the draws its replay really used, so later
+//! passes work on a clean schedule.
+
+use std::time::{Duration, Instant};
+
+use crate::rng::Source;
+use crate::sim::{Config, Sim};
+
+/// A schedule and the step at which it broke the invariant.
+#[derive(Debug, Clone)]
+pub struct Failing {
+    pub draws: Vec<u64>,
+    pub step_starts: Vec<usize>,
+    pub step: u64,
+}
+
+/// Replays `draws` for at most `max_steps` steps; `Some` when invariant `name` breaks.
+pub fn replay(cfg: &Config, draws: Vec<u64>, max_steps: u64, name: &str) -> Option<Failing> {
+    let mut cfg = cfg.clone();
+    cfg.steps = max_steps;
+    cfg.trace = false;
+    let mut sim = Sim::with_source(cfg, Source::replay(draws, true));
+    match sim.run() {
+        Err(v) if v.name == name => Some(Failing {
+            draws: sim.src.recorded().unwrap_or_default().to_vec(),
+            step_starts: sim.src.step_starts().to_vec(),
+            step: sim.step,
+        }),
+        _ => None,
+    }
+}
+
+/// Shrinks `failing` (which breaks `name`) within `budget`; returns the smallest schedule found
+/// and how many replays it took.
+pub fn shrink(cfg: &Config, failing: Failing, name: &str, budget: Duration) -> (Failing, usize) {
+    let started = Instant::now();
+    let mut best = failing;
+    let mut tries = 0;
+    let out_of_time = |tries: usize| started.elapsed() > budget || tries > 5000;
+    // Delete runs of whole steps.
+    let mut size = best.step_starts.len().div_ceil(2).max(1);
+    while size >= 1 && !out_of_time(tries) {
+        let mut i = 0;
+        let mut progressed = false;
+        while i < best.step_starts.len() && !out_of_time(tries) {
+            let starts = &best.step_starts;
+            let from = starts[i];
+            let to = starts.get(i + size).copied().unwrap_or(best.draws.len());
+            let mut candidate = best.draws[..from].to_vec();
+            candidate.extend_from_slice(&best.draws[to.min(best.draws.len())..]);
+            tries += 1;
+            match replay(cfg, candidate, best.step + 50, name) {
+                Some(f) if f.draws.len() < best.draws.len() => {
+                    best = f;
+                    progressed = true;
+                }
+                _ => i += size,
+            }
+        }
+        if !progressed {
+            if size == 1 {
+                break;
+            }
+            size /= 2;
+        }
+    }
+    // Lower single draws.
+    let mut i = 0;
+    while i < best.draws.len() && !out_of_time(tries) {
+        let v = best.draws[i];
+        let mut kept = false;
+        for lower in [0, v / 2] {
+            if lower >= v {
+                continue;
+            }
+            let mut candidate = best.draws.clone();
+            candidate[i] = lower;
+            tries += 1;
+            if let Some(f) = replay(cfg, candidate, best.step + 50, name) {
+                best = f;
+                kept = true;
+                break;
+            }
+        }
+        if !kept {
+            i += 1;
+        }
+    }
+    (best, tries)
+}
