@@ -65,11 +65,11 @@ pub fn accept_callback(
         }) => CallbackVerdict::Denied(from_authorize_redirect(&error, description.as_deref())),
         Ok(CallbackOutcome::Code { code, .. }) => match pending {
             Some(p) => CallbackVerdict::Exchange(Exchange {
+                grant_id: grant_id_for(p, code.expose()),
                 code,
                 verifier: p.verifier.duplicate(),
                 redirect_uri: p.redirect_uri.clone(),
                 client_id: p.client_id.clone(),
-                grant_id: grant_id_for(p),
             }),
             // parse_callback accepts no code without a record; this keeps it so if that changes.
             None => CallbackVerdict::Rejected(CallbackRejection::NoPendingAuthorization),
@@ -77,10 +77,12 @@ pub fn accept_callback(
     }
 }
 
-/// A stable, non-secret name for the grant a pending authorization leads to: a hash of its `state`
-/// (which stays secret: the hash cannot be reversed).
-pub fn grant_id_for(pending: &PendingAuthorization) -> String {
-    let digest = sha256(format!("rc-pkce grant {}", pending.state.expose()).as_bytes());
+/// A stable, non-secret name for the grant that `code` (answering `pending`) leads to: a hash of
+/// the `state` and the code (which stay secret: the hash cannot be reversed). The code is part of
+/// it because one pending record can be answered twice: a tab duplicated on the authorize page
+/// carries a copy, and approving in both tabs makes two grants, which must not share a name.
+pub fn grant_id_for(pending: &PendingAuthorization, code: &str) -> String {
+    let digest = sha256(format!("rc-pkce grant {} {code}", pending.state.expose()).as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..12])
 }
 
