@@ -909,7 +909,8 @@ impl Sim {
     /// that it is visible again.
     fn sleep(&mut self) -> Result<(), Violation> {
         let hours = if self.src.chance(100) { 9 } else { 1 };
-        let wake = self.world.now + hours * 3_600_000;
+        let start = self.world.now;
+        let wake = start + hours * 3_600_000;
         self.note(|| format!("the laptop sleeps for {hours} h"));
         self.checker.stats.add("sleeps");
         let mut deferred = Vec::new();
@@ -935,7 +936,7 @@ impl Sim {
             }
         }
         self.world.now = wake;
-        self.checker.slept();
+        self.checker.slept(start, wake);
         for ev in deferred {
             self.world.at(wake, ev);
         }
