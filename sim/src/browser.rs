@@ -172,9 +172,17 @@ mod tests {
         assert_eq!(l.request("g", (1, 1)), [(1, 1)]);
         assert_eq!(l.request("g", (2, 1)), []);
         assert_eq!(l.request("g", (3, 1)), []);
-        assert_eq!(l.request("h", (2, 2)), [(2, 2)], "another name is another lock");
+        assert_eq!(
+            l.request("h", (2, 2)),
+            [(2, 2)],
+            "another name is another lock"
+        );
         assert_eq!(l.release((1, 1)), [(2, 1)]);
-        assert_eq!(l.drop_page(2), [(3, 1)], "a closed page lets go of all it held");
+        assert_eq!(
+            l.drop_page(2),
+            [(3, 1)],
+            "a closed page lets go of all it held"
+        );
         assert_eq!(l.holder("g"), Some(3));
         assert_eq!(l.holder("h"), None);
     }

@@ -226,7 +226,8 @@ impl Checker {
                 ),
             ));
         }
-        self.stats.add("justified: code sent again, its first answer lost");
+        self.stats
+            .add("justified: code sent again, its first answer lost");
         Ok(())
     }
 
@@ -252,7 +253,10 @@ impl Checker {
             self.stats
                 .add("justified: refresh token reused, the rotation's answer never arrived");
             if rotation.page == presenter && rotation.timed_out {
-                self.pages.entry(presenter).or_default().expect_lost_in_transit = true;
+                self.pages
+                    .entry(presenter)
+                    .or_default()
+                    .expect_lost_in_transit = true;
                 self.stats
                     .add("justified: ... of which the presenter's own timed-out refresh");
             }
@@ -319,7 +323,11 @@ impl Checker {
             let s = page.session();
             let now_held = s.current().and_then(|c| {
                 let (grant, index) = grant_and_index(c.tokens.access_token.expose())?;
-                Some((grant, index, c.tokens.refresh_expires_at.map(|t| t.as_millis())))
+                Some((
+                    grant,
+                    index,
+                    c.tokens.refresh_expires_at.map(|t| t.as_millis()),
+                ))
             });
             // Leaving "signed in".
             if let Some(held) = facts.held
@@ -367,9 +375,8 @@ impl Checker {
                     .unwrap_or_default();
                 let (_, lock_waits) = lock(id);
                 // Waiting for the lock, or its wake-up is due this very instant.
-                let awaiting_lock = lock_waits
-                    || page.ask_waits > 0
-                    || page.wake_at.is_some_and(|t| t <= now);
+                let awaiting_lock =
+                    lock_waits || page.ask_waits > 0 || page.wake_at.is_some_and(|t| t <= now);
                 match server.access(&token, now) {
                     // Tokens adopted from a peer while this page waits for the lock (the core
                     // then says SignedIn): the peer is refreshing them, or this page will.
@@ -386,9 +393,9 @@ impl Checker {
                         facts.excused = false;
                     }
                     AccessState::Superseded => {
-                        let could_know = newest.get(&held.grant).is_some_and(|v| {
-                            v.iter().any(|(p, i)| *p != id && *i > held.index)
-                        });
+                        let could_know = newest
+                            .get(&held.grant)
+                            .is_some_and(|v| v.iter().any(|(p, i)| *p != id && *i > held.index));
                         if could_know {
                             let since = *facts.stale_since.get_or_insert(now);
                             if now - since > STALE_GRACE_MS {

@@ -15,6 +15,9 @@
 //! - [`shrink`]: shrinking a failing schedule;
 //! - [`trace`]: the readable trace and the run's hash.
 
+// The core's `ApiError` is what the app passes around by value too (see the app's `lib.rs`).
+#![allow(clippy::result_large_err)]
+
 pub mod browser;
 pub mod invariants;
 pub mod rng;
@@ -26,8 +29,8 @@ pub mod tab;
 pub mod trace;
 pub mod world;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use invariants::{Stats, Violation};

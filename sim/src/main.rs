@@ -72,7 +72,10 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--plant" => {
                 let v = value()?;
                 a.plant = Plant::parse(&v).ok_or_else(|| {
-                    format!("unknown plant {v:?}; plants are: {}", Plant::NAMES.join(", "))
+                    format!(
+                        "unknown plant {v:?}; plants are: {}",
+                        Plant::NAMES.join(", ")
+                    )
                 })?;
             }
             "--replay" => a.replay = Some(value()?),

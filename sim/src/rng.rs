@@ -50,7 +50,7 @@ enum Mode {
 impl Source {
     pub fn seeded(seed: u64, record: bool) -> Self {
         Self {
-            mode: Mode::Random(SplitMix::new(seed ^ 0x5EED_0F_5151)),
+            mode: Mode::Random(SplitMix::new(seed ^ 0x005E_ED0F_5151)),
             recorded: record.then(Vec::new),
             step_starts: Vec::new(),
             drawn: 0,

@@ -239,11 +239,15 @@ impl Server {
     }
 
     fn grant_mut(&mut self, id: u64) -> Option<&mut Grant> {
-        id.checked_sub(1).and_then(|i| self.grants.get_mut(i as usize))
+        id.checked_sub(1)
+            .and_then(|i| self.grants.get_mut(i as usize))
     }
 
     pub fn grants(&self) -> impl Iterator<Item = (u64, &Grant)> {
-        self.grants.iter().enumerate().map(|(i, g)| (i as u64 + 1, g))
+        self.grants
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (i as u64 + 1, g))
     }
 
     fn end(&mut self, id: u64, reason: EndReason, now: u64) {
@@ -489,7 +493,10 @@ impl Server {
         if let Some(g) = grant {
             self.end(g, EndReason::Revoked, now);
         }
-        (Response::json(200, String::new()), Processed::Revoked { grant })
+        (
+            Response::json(200, String::new()),
+            Processed::Revoked { grant },
+        )
     }
 
     /// What `token` is worth as a bearer token at `now`.
@@ -582,7 +589,10 @@ mod tests {
         let (r, p) = s.token(&exchange_body(&code, VERIFIER), 2, 20);
         assert_eq!(r.status, 400);
         assert!(matches!(p, Processed::CodeReused { first_http: 1, .. }));
-        assert_eq!(s.access("at-1-0", 20), AccessState::Ended(EndReason::CodeReuse));
+        assert_eq!(
+            s.access("at-1-0", 20),
+            AccessState::Ended(EndReason::CodeReuse)
+        );
     }
 
     #[test]
@@ -604,7 +614,13 @@ mod tests {
         let body = |rt: &str| format!("grant_type=refresh_token&refresh_token={rt}&client_id=c");
         let (r, p) = s.token(&body("rt-1-0"), 2, 1000);
         assert_eq!(r.status, 200);
-        assert_eq!(p, Processed::Refreshed { grant: g, presented: 0 });
+        assert_eq!(
+            p,
+            Processed::Refreshed {
+                grant: g,
+                presented: 0
+            }
+        );
         assert_eq!(s.access("at-1-0", 1000), AccessState::Superseded);
         assert_eq!(s.access("at-1-1", 1000), AccessState::Ok);
         let (_, p) = s.token(&body("rt-1-0"), 3, 2000);
@@ -626,10 +642,16 @@ mod tests {
         for i in 0..6 {
             signed_in(&mut s, i);
         }
-        assert_eq!(s.access("at-1-0", 10), AccessState::Ended(EndReason::Evicted));
+        assert_eq!(
+            s.access("at-1-0", 10),
+            AccessState::Ended(EndReason::Evicted)
+        );
         assert_eq!(s.access("at-2-0", 10), AccessState::Ok);
         s.revoke("token=rt-2-0&token_type_hint=refresh_token&client_id=c", 11);
-        assert_eq!(s.access("at-2-0", 12), AccessState::Ended(EndReason::Revoked));
+        assert_eq!(
+            s.access("at-2-0", 12),
+            AccessState::Ended(EndReason::Revoked)
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Shrinking a failing run: its schedule is the list of draws it made; shorter and smaller lists
-//! are replayed, and kept while the same invariant still breaks. First whole steps are deleted
-//! (halves, quarters ... single steps), then single draws are lowered to 0 (the ordinary choice)
-//! or halved. Every kept candidate is replaced by the draws its replay really used, so later
+//! are replayed, and kept while the same invariant still breaks. First runs of steps are made
+//! ordinary (all their draws 0: the next event, no fault, the shortest delay), then whole steps
+//! are deleted (halves, quarters ... single steps), then single draws are lowered to 0 or
+//! halved. Every kept candidate is replaced by the draws its replay really used, so later
 //! passes work on a clean schedule.
 
 use std::time::{Duration, Instant};
@@ -40,6 +41,36 @@ pub fn shrink(cfg: &Config, failing: Failing, name: &str, budget: Duration) -> (
     let mut best = failing;
     let mut tries = 0;
     let out_of_time = |tries: usize| started.elapsed() > budget || tries > 5000;
+    // Make runs of steps ordinary (every draw 0: the next event, no fault, the shortest delay);
+    // this keeps the draws after them where they were.
+    let mut size = best.step_starts.len().div_ceil(2).max(1);
+    while !out_of_time(tries) {
+        let mut i = 0;
+        while i < best.step_starts.len() && !out_of_time(tries) {
+            let from = best.step_starts[i];
+            let to = best
+                .step_starts
+                .get(i + size)
+                .copied()
+                .unwrap_or(best.draws.len())
+                .min(best.draws.len());
+            if best.draws[from..to].iter().all(|v| *v == 0) {
+                i += size;
+                continue;
+            }
+            let mut candidate = best.draws.clone();
+            candidate[from..to].iter_mut().for_each(|v| *v = 0);
+            tries += 1;
+            match replay(cfg, candidate, best.step + 50, name) {
+                Some(f) => best = f,
+                None => i += size,
+            }
+        }
+        if size == 1 {
+            break;
+        }
+        size /= 2;
+    }
     // Delete runs of whole steps.
     let mut size = best.step_starts.len().div_ceil(2).max(1);
     while size >= 1 && !out_of_time(tries) {

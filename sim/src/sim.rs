@@ -228,7 +228,9 @@ impl Sim {
                     Timer::Abort { http } => {
                         if let Some(h) = self.http.get(&http).filter(|h| !h.over) {
                             if h.slept {
-                                self.checker.stats.add("faults: answer lost while the laptop slept");
+                                self.checker
+                                    .stats
+                                    .add("faults: answer lost while the laptop slept");
                             }
                             self.note(|| format!("page {page}: request {http} timed out"));
                             self.answer(http, Err(Failure::TimedOut))?;
@@ -728,10 +730,11 @@ impl Sim {
                 }
             }
             Action::Authorize => {
-                let candidates =
-                    self.tabs_where(|t| matches!(t.location, Location::Authorize(_)));
+                let candidates = self.tabs_where(|t| matches!(t.location, Location::Authorize(_)));
                 if let Some(tab) = self.pick(&candidates) {
-                    let Some(Location::Authorize(url)) = self.tabs.get(&tab).map(|t| t.location.clone()) else {
+                    let Some(Location::Authorize(url)) =
+                        self.tabs.get(&tab).map(|t| t.location.clone())
+                    else {
                         return Ok(());
                     };
                     let choice = self.src.below(100);
@@ -756,7 +759,9 @@ impl Sim {
                         self.note(|| format!("user denies in tab {tab}"));
                         Server::deny(&url).unwrap_or_else(|| APP_URL.into())
                     } else {
-                        self.note(|| format!("user goes back from the authorize page in tab {tab}"));
+                        self.note(|| {
+                            format!("user goes back from the authorize page in tab {tab}")
+                        });
                         APP_URL.into()
                     };
                     self.load(tab, href)?;
@@ -795,8 +800,7 @@ impl Sim {
                 }
             }
             Action::Reload => {
-                let candidates =
-                    self.tabs_where(|t| !matches!(t.location, Location::Authorize(_)));
+                let candidates = self.tabs_where(|t| !matches!(t.location, Location::Authorize(_)));
                 if let Some(tab) = self.pick(&candidates) {
                     let url = match self.tabs.get(&tab).map(|t| t.location.clone()) {
                         Some(Location::App(url) | Location::Crashed(url)) => url,
@@ -958,7 +962,8 @@ impl Sim {
             s += &format!(
                 "page {id}: {:?}, tokens {:?}, notice {:?}, wake {:?}\n",
                 sess.phase(),
-                sess.current().map(|c| c.tokens.access_token.expose().to_string()),
+                sess.current()
+                    .map(|c| c.tokens.access_token.expose().to_string()),
                 sess.notice(),
                 p.wake_at.map(|t| t.saturating_sub(EPOCH_MS)),
             );

@@ -66,10 +66,14 @@ impl Plant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpKind {
     /// The token endpoint; `id` is the session's request id.
-    Token { id: u64 },
+    Token {
+        id: u64,
+    },
     Revoke,
     /// A REST read of call `call`.
-    Api { call: CallId },
+    Api {
+        call: CallId,
+    },
 }
 
 /// What the page asks of the browser.
@@ -184,7 +188,10 @@ impl Page {
 
     /// Notes when the page's tokens last changed (called after every call into the page).
     pub fn note_held(&mut self, now: u64) {
-        let current = self.session.current().map(|c| c.tokens.access_token.expose());
+        let current = self
+            .session
+            .current()
+            .map(|c| c.tokens.access_token.expose());
         if current != self.held_token.as_deref() {
             self.held_token = current.map(str::to_string);
             self.held_since = now;

@@ -35,16 +35,25 @@ pub enum Timer {
 /// Something due at an instant.
 #[derive(Debug, Clone)]
 pub enum Ev {
-    Timer { page: u64, timer: Timer },
+    Timer {
+        page: u64,
+        timer: Timer,
+    },
     /// Request `http` reaches the server.
-    ServerGets { http: u64 },
+    ServerGets {
+        http: u64,
+    },
     /// The answer to `http` reaches its page.
     ClientGets {
         http: u64,
         result: Result<Response, Failure>,
     },
     /// Channel text for `to` from `from`.
-    Deliver { to: u64, from: u64, text: String },
+    Deliver {
+        to: u64,
+        from: u64,
+        text: String,
+    },
 }
 
 impl Ev {

@@ -1,4 +1,4 @@
-//! The command line: seven commands with a handful of flags, parsed by hand so xtask compiles in
+//! The command line: eight commands with a handful of flags, parsed by hand so xtask compiles in
 //! seconds on a fresh machine.
 
 use crate::deploy::{self, CspOptions, DeployOptions};
@@ -14,10 +14,14 @@ commands:
   dev                   run the sandbox on 127.0.0.1:5001 and `trunk serve` on
                         http://localhost:5000 until Ctrl-C
   test                  set up, then run every stage CI runs, in order, stopping at the first
-                        failure: fmt, clippy-host, clippy-wasm, unit, sandbox, wasm, e2e
+                        failure: fmt, clippy-host, clippy-wasm, unit, sim, sandbox, wasm,
+                        e2e
     --from <stage>      start at <stage> and run the ones after it
     --only <stage>      run just <stage>
   bench [args...]       set up, then run the e2e bench binary with <args>
+  sim [args...]         run the deterministic simulator with <args>: seeds of tabs, a browser,
+                        a network and a RingCentral-like server, every invariant checked after
+                        every step (--seed N, --steps N, --seconds N, --plant NAME; --help)
   deploy --dist <dir> --url <public URL> [--nginx-out <file> [--nginx-listen <addr>]
          [--nginx-root <dir>]]
                         check <dir>/config.json (a `trunk build --release` output) for serving at
@@ -38,6 +42,7 @@ pub enum Command {
     Dev,
     Test(Selection),
     Bench { args: Vec<String> },
+    Sim { args: Vec<String> },
     Deploy(DeployOptions),
     Csp(CspOptions),
     HashFirstLoad,
@@ -78,6 +83,10 @@ pub fn parse(args: &[String]) -> Result<Command, ParseError> {
         "test" => parse_test(rest).map(Command::Test),
         // Everything after `bench` belongs to the bench binary, flags included.
         "bench" => Ok(Command::Bench {
+            args: rest.to_vec(),
+        }),
+        // Everything after `sim` belongs to the simulator.
+        "sim" => Ok(Command::Sim {
             args: rest.to_vec(),
         }),
         "deploy" => deploy::parse_deploy(rest)
@@ -223,6 +232,16 @@ mod tests {
             parse_strs(&["csp", "config.json"]),
             Ok(Command::Csp(_))
         ));
+    }
+
+    #[test]
+    fn sim_passes_everything_through() {
+        assert_eq!(
+            parse_strs(&["sim", "--seed", "7", "--steps", "100"]),
+            Ok(Command::Sim {
+                args: vec!["--seed".into(), "7".into(), "--steps".into(), "100".into()]
+            })
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - [`test`]: the CI stages, in order.
 //! - [`summary`]: libtest summary parsing, totals, the stage table and the final line.
 //! - [`bench`]: the bench binary, with the browser set up.
+//! - [`sim`]: the deterministic simulator, built for speed.
 //! - [`deploy`]: `deploy` and `csp`, the per-deployment hosting configs (`_headers`, `_redirects`,
 //!   nginx) and the Content-Security-Policy computed from config.json.
 
@@ -24,6 +25,7 @@ mod first_load;
 mod lockfile;
 mod process;
 mod setup;
+mod sim;
 mod summary;
 mod supervise;
 mod test;
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         cli::Command::Dev => dev::run(),
         cli::Command::Test(selection) => test::run(&selection),
         cli::Command::Bench { args } => bench::run(&args),
+        cli::Command::Sim { args } => sim::run(&args),
         cli::Command::Deploy(options) => deploy::run_deploy(&options),
         cli::Command::Csp(options) => deploy::run_csp(&options),
         cli::Command::HashFirstLoad => first_load::run().map_err(Error::new),
