@@ -6,7 +6,9 @@
 //!   newer tokens when the presenter asked); those are counted, by reason;
 //! - `two_refreshes_in_flight`: at most one refresh per grant is in flight from the pages (a
 //!   refresh whose page signed out meanwhile is an orphan the session will revoke: counted);
-//! - `code_sent_twice`: the server sees a code once, unless the first answer never arrived;
+//! - `code_sent_twice`: the server sees a code once, unless the first request failed without
+//!   any answer (a network error: the tab cannot tell whether the server saw it; after a timeout
+//!   it must assume so and not send it again);
 //! - `token_request_without_pending`: a code is sent only by a tab whose own sign-in (or the one
 //!   of the tab it was duplicated from) it answers;
 //! - `signed_in_with_dead_tokens`: a page that says "signed in" holds an access token the server
@@ -226,8 +228,16 @@ impl Checker {
                 ),
             ));
         }
+        if first.timed_out {
+            return Err(violation(
+                "code_sent_twice",
+                format!(
+                    "page {page} sent {code} again after its first request timed out: the server may have redeemed it"
+                ),
+            ));
+        }
         self.stats
-            .add("justified: code sent again, its first answer lost");
+            .add("justified: code sent again after a failure without any answer");
         Ok(())
     }
 

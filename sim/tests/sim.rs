@@ -52,7 +52,7 @@ fn a_fixed_batch_of_seeds_breaks_no_invariant() {
         "exits: server refused, session limit",
         "exits: server refused, token reuse",
         "justified: ... of which the presenter's own timed-out refresh",
-        "justified: code sent again, its first answer lost",
+        "justified: code sent again after a failure without any answer",
         "faults: answer later than the timeout",
         "faults: page killed",
         "faults: storage quota full",
