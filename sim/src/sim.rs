@@ -20,6 +20,12 @@ use crate::tab::{APP_URL, Ctx, HttpKind, Out, Page, Plant, REDIRECT_URI};
 use crate::trace::Trace;
 use crate::world::{Ev, Failure, Timer, World};
 
+fn form_value(body: &str, key: &str) -> Option<String> {
+    form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// The page's fetch gives up after this long (`src/browser/http.rs`).
 pub const TIMEOUT_MS: u64 = 30_000;
 const HEARTBEAT_MS: u64 = rc_pkce_core::tabs::HEARTBEAT_MS;
@@ -52,6 +58,10 @@ struct Http {
     timed_out: bool,
     /// The answer was lost while the laptop slept.
     slept: bool,
+    /// For a refresh, as it was sent: when its page last asked the other tabs, and which other
+    /// pages held newer tokens of the grant since when.
+    asked_at: Option<u64>,
+    holders: Vec<(u64, u64)>,
 }
 
 /// A run's settings.
@@ -364,8 +374,11 @@ impl Sim {
                     .grant(*grant)
                     .and_then(|g| g.made_by.get(*presented as usize + 1).copied())
                     .and_then(|h| sent(self, h));
-                let holders: Vec<(u64, u64)> = self.holders(*grant, *presented, page);
-                let asked = self.pages.get(&page).and_then(|p| p.asked_at);
+                let (asked, holders) = self
+                    .http
+                    .get(&http)
+                    .map(|h| (h.asked_at, h.holders.clone()))
+                    .unwrap_or_default();
                 self.checker
                     .refresh_reused(*grant, *presented, page, asked, rotation, &holders)
             }
@@ -478,6 +491,16 @@ impl Sim {
                 .unwrap_or_default();
             self.checker.token_request(page, http, &body, &lineage)?;
         }
+        let (asked_at, holders) = match (kind, form_value(&body, "refresh_token")) {
+            (HttpKind::Token { .. }, Some(rt)) => match parse_token(&rt) {
+                Some((_, grant, index)) => (
+                    self.pages.get(&page).and_then(|p| p.asked_at),
+                    self.holders(grant, index, page),
+                ),
+                None => (None, Vec::new()),
+            },
+            _ => (None, Vec::new()),
+        };
         let fate = self.fate();
         if fate != Fate::Delivered {
             self.checker.stats.add(match fate {
@@ -511,6 +534,8 @@ impl Sim {
                 answered: false,
                 timed_out: false,
                 slept: false,
+                asked_at,
+                holders,
             },
         );
         self.world.after(
