@@ -87,9 +87,9 @@ fn every_planted_bug_is_found_in_seconds() {
 
 #[test]
 fn a_failure_shrinks_to_a_shorter_schedule_that_still_fails_and_replays() {
-    let mut cfg = Config::new(2, 5000);
+    let mut cfg = Config::new(3, 5000);
     cfg.plant = Plant::SkipAsk;
-    let report = sim::investigate(&cfg, Duration::from_secs(30)).expect("seed 2 fails");
+    let report = sim::investigate(&cfg, Duration::from_secs(30)).expect("seed 3 fails");
     assert_eq!(report.violation.name, "refresh_token_reused");
     assert!(
         report.shrunk_steps * 10 < report.step,
