@@ -133,6 +133,11 @@ impl Checker {
         self.pending_states.insert(state, tab);
     }
 
+    /// The tab that started the sign-in `state` answers.
+    pub fn issuer_of(&self, state: &str) -> Option<u64> {
+        self.pending_states.get(state).copied()
+    }
+
     pub fn code_issued(&mut self, code: String, state: String) {
         self.code_states.insert(code, state);
     }

@@ -140,8 +140,9 @@ pub struct Report {
     pub replays: usize,
 }
 
-/// Replays a failing seed with recording, shrinks its schedule and traces both.
-pub fn investigate(cfg: &Config, budget: Duration) -> Option<Report> {
+/// Replays a failing seed with recording, shrinks its schedule (at most `max_replays` replays,
+/// within `budget`) and traces both.
+pub fn investigate(cfg: &Config, max_replays: usize, budget: Duration) -> Option<Report> {
     let mut cfg = cfg.clone();
     cfg.record = true;
     cfg.trace = true;
@@ -154,7 +155,7 @@ pub fn investigate(cfg: &Config, budget: Duration) -> Option<Report> {
     };
     let lines = sim.trace.lines();
     let original_tail = lines[lines.len().saturating_sub(60)..].to_vec();
-    let (best, replays) = shrink::shrink(&cfg, failing, violation.name, budget);
+    let (best, replays) = shrink::shrink(&cfg, failing, violation.name, max_replays, budget);
     let mut shrunk_cfg = cfg.clone();
     shrunk_cfg.steps = best.step;
     shrunk_cfg.record = false;

@@ -211,7 +211,7 @@ fn print_stats(stats: &sim::invariants::Stats) {
 }
 
 fn explain(cfg: &Config) {
-    let Some(r) = sim::investigate(cfg, Duration::from_secs(60)) else {
+    let Some(r) = sim::investigate(cfg, 5000, Duration::from_secs(120)) else {
         println!("the failure did not replay (a bug in the simulator)");
         return;
     };

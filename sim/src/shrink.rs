@@ -34,13 +34,41 @@ pub fn replay(cfg: &Config, draws: Vec<u64>, max_steps: u64, name: &str) -> Opti
     }
 }
 
-/// Shrinks `failing` (which breaks `name`) within `budget`; returns the smallest schedule found
-/// and how many replays it took.
-pub fn shrink(cfg: &Config, failing: Failing, name: &str, budget: Duration) -> (Failing, usize) {
+/// Shrinks `failing` (which breaks `name`) with at most `max_replays` replays and within
+/// `budget` of wall time; returns the smallest schedule found and how many replays it took. With
+/// a budget that is not reached, the result depends on the schedule alone.
+pub fn shrink(
+    cfg: &Config,
+    failing: Failing,
+    name: &str,
+    max_replays: usize,
+    budget: Duration,
+) -> (Failing, usize) {
     let started = Instant::now();
     let mut best = failing;
     let mut tries = 0;
-    let out_of_time = |tries: usize| started.elapsed() > budget || tries > 5000;
+    let out_of_time = |tries: usize| started.elapsed() > budget || tries >= max_replays;
+    // Rounds of the passes below, while a round makes the schedule smaller.
+    loop {
+        let before = (best.draws.len(), best.draws.iter().sum::<u64>());
+        best = round(cfg, best, name, &mut tries, &out_of_time);
+        let after = (best.draws.len(), best.draws.iter().sum::<u64>());
+        if after >= before || out_of_time(tries) {
+            return (best, tries);
+        }
+    }
+}
+
+/// One round: make runs of steps ordinary, delete runs of steps, lower single draws.
+fn round(
+    cfg: &Config,
+    failing: Failing,
+    name: &str,
+    tries: &mut usize,
+    out_of_time: &impl Fn(usize) -> bool,
+) -> Failing {
+    let mut best = failing;
+    let out_of_time = |tries: &mut usize| out_of_time(*tries);
     // Make runs of steps ordinary (every draw 0: the next event, no fault, the shortest delay);
     // this keeps the draws after them where they were.
     let mut size = best.step_starts.len().div_ceil(2).max(1);
@@ -60,7 +88,7 @@ pub fn shrink(cfg: &Config, failing: Failing, name: &str, budget: Duration) -> (
             }
             let mut candidate = best.draws.clone();
             candidate[from..to].iter_mut().for_each(|v| *v = 0);
-            tries += 1;
+            *tries += 1;
             match replay(cfg, candidate, best.step + 50, name) {
                 Some(f) => best = f,
                 None => i += size,
@@ -82,7 +110,7 @@ pub fn shrink(cfg: &Config, failing: Failing, name: &str, budget: Duration) -> (
             let to = starts.get(i + size).copied().unwrap_or(best.draws.len());
             let mut candidate = best.draws[..from].to_vec();
             candidate.extend_from_slice(&best.draws[to.min(best.draws.len())..]);
-            tries += 1;
+            *tries += 1;
             match replay(cfg, candidate, best.step + 50, name) {
                 Some(f) if f.draws.len() < best.draws.len() => {
                     best = f;
@@ -109,7 +137,7 @@ pub fn shrink(cfg: &Config, failing: Failing, name: &str, budget: Duration) -> (
             }
             let mut candidate = best.draws.clone();
             candidate[i] = lower;
-            tries += 1;
+            *tries += 1;
             if let Some(f) = replay(cfg, candidate, best.step + 50, name) {
                 best = f;
                 kept = true;
@@ -120,5 +148,5 @@ pub fn shrink(cfg: &Config, failing: Failing, name: &str, budget: Duration) -> (
             i += 1;
         }
     }
-    (best, tries)
+    best
 }

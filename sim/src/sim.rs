@@ -105,8 +105,8 @@ pub struct Sim {
     next_page: u64,
     next_tab: u64,
     sign_ins: u64,
-    /// Codes issued, with the callback URL and the tab they were issued to.
-    codes: Vec<(String, u64)>,
+    /// Callback URLs issued, with the tab they were issued to and the sign-in's state.
+    codes: Vec<(String, u64, String)>,
     pub checker: Checker,
     pub trace: Trace,
     pub step: u64,
@@ -773,8 +773,8 @@ impl Sim {
                                         q.into_iter().find(|(k, _)| k == "state").map(|(_, v)| v)
                                     })
                                     .unwrap_or_default();
-                                self.checker.code_issued(code, state);
-                                self.codes.push((callback.clone(), tab));
+                                self.checker.code_issued(code, state.clone());
+                                self.codes.push((callback.clone(), tab, state));
                                 self.note(|| format!("user approves in tab {tab}"));
                                 callback
                             }
@@ -914,12 +914,28 @@ impl Sim {
                 }
             }
             Action::ForeignCallback => {
+                // A link answering another tab's sign-in (a copied or forged link): the state
+                // check must refuse it. (A used link of the tab's own sign-in, pasted by hand
+                // into a duplicate, is not simulated: the app clears it from the address bar and
+                // the history at once, and the server's reuse rule would rightly end its grant.)
                 let candidates = self.tabs_where(|t| matches!(t.location, Location::App(_)));
-                if !self.codes.is_empty()
-                    && let Some(tab) = self.pick(&candidates)
-                {
-                    let i = self.src.below(self.codes.len() as u64) as usize;
-                    let (url, issued_to) = self.codes[i].clone();
+                if let Some(tab) = self.pick(&candidates) {
+                    let lineage = self
+                        .tabs
+                        .get(&tab)
+                        .map(|t| t.lineage.clone())
+                        .unwrap_or_default();
+                    let foreign: Vec<usize> = (0..self.codes.len())
+                        .filter(|i| {
+                            self.checker
+                                .issuer_of(&self.codes[*i].2)
+                                .is_none_or(|issuer| !lineage.contains(&issuer))
+                        })
+                        .collect();
+                    let Some(i) = self.pick(&foreign) else {
+                        return Ok(());
+                    };
+                    let (url, issued_to, _) = self.codes[i].clone();
                     self.note(|| {
                         format!("tab {tab} opens a callback link issued to tab {issued_to}")
                     });
