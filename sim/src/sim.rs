@@ -101,6 +101,8 @@ pub struct Sim {
     locks: Locks,
     channel: Channel,
     http: BTreeMap<u64, Http>,
+    /// Token requests not over yet (kept apart: `http` keeps every request of the run).
+    open_token_requests: BTreeSet<u64>,
     next_http: u64,
     next_page: u64,
     next_tab: u64,
@@ -136,6 +138,7 @@ impl Sim {
             locks: Locks::default(),
             channel: Channel::default(),
             http: BTreeMap::new(),
+            open_token_requests: BTreeSet::new(),
             next_http: 1,
             next_page: 1,
             next_tab: 1,
@@ -190,9 +193,9 @@ impl Sim {
 
     fn check(&mut self) -> Result<(), Violation> {
         let in_flight: BTreeSet<u64> = self
-            .http
-            .values()
-            .filter(|h| !h.over && matches!(h.kind, HttpKind::Token { .. }))
+            .open_token_requests
+            .iter()
+            .filter_map(|id| self.http.get(id))
             .map(|h| h.page)
             .collect();
         let locks = &self.locks;
@@ -271,6 +274,7 @@ impl Sim {
             return Ok(());
         };
         h.over = true;
+        self.open_token_requests.remove(&http);
         let (page, kind) = (h.page, h.kind);
         if !self.pages.contains_key(&page) {
             return Ok(());
@@ -483,6 +487,7 @@ impl Sim {
         let http = self.next_http;
         self.next_http += 1;
         if let HttpKind::Token { .. } = kind {
+            self.open_token_requests.insert(http);
             let lineage = self
                 .pages
                 .get(&page)
@@ -646,9 +651,13 @@ impl Sim {
             t.page = None;
         }
         self.note(|| format!("page {page} is gone"));
-        for h in self.http.values_mut() {
-            if h.page == page {
+        let open: Vec<u64> = self.open_token_requests.iter().copied().collect();
+        for id in open {
+            if let Some(h) = self.http.get_mut(&id)
+                && h.page == page
+            {
                 h.over = true;
+                self.open_token_requests.remove(&id);
             }
         }
         self.checker.page_gone(page);
@@ -877,9 +886,9 @@ impl Sim {
             Action::Kill => {
                 // Mostly the page in the middle of a refresh, holding the lock.
                 let refreshing: Vec<u64> = self
-                    .http
-                    .values()
-                    .filter(|h| !h.over && matches!(h.kind, HttpKind::Token { .. }))
+                    .open_token_requests
+                    .iter()
+                    .filter_map(|id| self.http.get(id))
                     .map(|h| h.page)
                     .collect();
                 let all = self.pages_where(|_| true);
