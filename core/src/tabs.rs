@@ -197,16 +197,25 @@ impl Coordinator {
             return;
         }
         let (grant, generation) = (h.grant_id.clone(), h.generation);
-        match m.body {
-            Body::Hello { .. } => {
-                self.peers.insert(m.from, now);
-                out.push(self.post(grant, Body::Here { generation }));
-                out.push(Output::PeersChanged);
+        // A peer with newer tokens (this tab was restored from a stale copy of the session):
+        // ask for them rather than show dead tokens until the next refresh is due.
+        let ask_if_newer = |this: &Self, theirs: u64, out: &mut Vec<Output>| {
+            if theirs > generation {
+                out.push(this.post(grant.clone(), Body::Ask { generation }));
             }
-            Body::Here { .. } => {
+        };
+        match m.body {
+            Body::Hello { generation: theirs } => {
+                self.peers.insert(m.from, now);
+                out.push(self.post(grant.clone(), Body::Here { generation }));
+                out.push(Output::PeersChanged);
+                ask_if_newer(self, theirs, out);
+            }
+            Body::Here { generation: theirs } => {
                 if self.peers.insert(m.from, now).is_none() {
                     out.push(Output::PeersChanged);
                 }
+                ask_if_newer(self, theirs, out);
             }
             Body::Bye => {
                 self.peers.remove(&m.from);
@@ -633,6 +642,51 @@ mod tests {
         assert_eq!(bus.delivered(0), []);
         assert_eq!(bus.delivered(1), []);
         assert_eq!(bus.delivered(2), []);
+    }
+
+    /// Found by the simulator (issue 15): a tab restored from a stale copy of the session (its
+    /// `sessionStorage` missed the newer tokens, e.g. it was reloaded while they were on their
+    /// way) hears a newer generation in a peer's hello or here, and asks for it, instead of
+    /// showing dead tokens until its own refresh is due.
+    #[test]
+    fn a_tab_that_hears_of_a_newer_generation_asks_for_it() {
+        // Tab 1 holds generation 2; tab 0 comes back with generation 1 and says hello: tab 1's
+        // here tells it of generation 2, so it asks, and tab 1 answers with its tokens.
+        let mut bus = Bus::new(2);
+        bus.hold(1, G, 2);
+        bus.hold(0, G, 1);
+        let newer = session(G, 2, "at-grant-1-2");
+        assert_eq!(bus.delivered(0), [Broadcast::Tokens(newer.clone())]);
+        assert_eq!(bus.delivered(1), []);
+        // A heartbeat carries the generation too.
+        bus.send(1, Input::Heartbeat);
+        assert_eq!(bus.delivered(0), [Broadcast::Tokens(newer)]);
+
+        // The other way round: the hello of a newer tab makes the older one ask.
+        let mut bus = Bus::new(2);
+        bus.hold(0, G, 1);
+        bus.hold(1, G, 3);
+        assert_eq!(
+            bus.delivered(0),
+            [Broadcast::Tokens(session(G, 3, "at-grant-1-3"))]
+        );
+
+        // Equal generations ask nothing.
+        let mut c = Coordinator::new("a");
+        c.handle(Input::SetGrant(Some(holding(G, 2))), T0);
+        for body in [Body::Hello { generation: 2 }, Body::Here { generation: 1 }] {
+            let out = c.handle(Input::Received(msg(G, "b", body.clone())), T0);
+            assert!(
+                !out.iter().any(|o| matches!(
+                    o,
+                    Output::Post(Message {
+                        body: Body::Ask { .. },
+                        ..
+                    })
+                )),
+                "{body:?}: {out:?}"
+            );
+        }
     }
 
     #[test]

@@ -15,7 +15,8 @@ commands:
   dev                   run the sandbox on 127.0.0.1:5001 and `trunk serve` on
                         http://localhost:5000 until Ctrl-C
   test                  set up, then run every stage CI runs, in order, stopping at the first
-                        failure: fmt, clippy-host, clippy-wasm, unit, sandbox, wasm, e2e
+                        failure: fmt, clippy-host, clippy-wasm, unit, sim, sandbox, wasm,
+                        e2e
     --from <stage>      start at <stage> and run the ones after it
     --only <stage>      run just <stage>
   bench [args...]       set up, then run the e2e bench binary with <args>, then `sizes`
@@ -23,6 +24,9 @@ commands:
                         build the wasm modules with names, optimise them as trunk does and print
                         their bytes per crate (and the <n> biggest functions, default 10);
                         --save writes the figures, --against prints the change from saved ones
+  sim [args...]         run the deterministic simulator with <args>: seeds of tabs, a browser,
+                        a network and a RingCentral-like server, every invariant checked after
+                        every step (--seed N, --steps N, --seconds N, --plant NAME; --help)
   deploy --dist <dir> --url <public URL> [--nginx-out <file> [--nginx-listen <addr>]
          [--nginx-root <dir>]]
                         check <dir>/config.json (a `trunk build --release` output) for serving at
@@ -44,6 +48,7 @@ pub enum Command {
     Test(Selection),
     Bench { args: Vec<String> },
     Sizes(sizes::Options),
+    Sim { args: Vec<String> },
     Deploy(DeployOptions),
     Csp(CspOptions),
     HashFirstLoad,
@@ -87,6 +92,10 @@ pub fn parse(args: &[String]) -> Result<Command, ParseError> {
             args: rest.to_vec(),
         }),
         "sizes" => sizes::parse(rest).map(Command::Sizes).map_err(invalid),
+        // Everything after `sim` belongs to the simulator.
+        "sim" => Ok(Command::Sim {
+            args: rest.to_vec(),
+        }),
         "deploy" => deploy::parse_deploy(rest)
             .map(Command::Deploy)
             .map_err(invalid),
@@ -230,6 +239,16 @@ mod tests {
             parse_strs(&["csp", "config.json"]),
             Ok(Command::Csp(_))
         ));
+    }
+
+    #[test]
+    fn sim_passes_everything_through() {
+        assert_eq!(
+            parse_strs(&["sim", "--seed", "7", "--steps", "100"]),
+            Ok(Command::Sim {
+                args: vec!["--seed".into(), "7".into(), "--steps".into(), "100".into()]
+            })
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! - [`summary`]: libtest summary parsing, totals, the stage table and the final line.
 //! - [`bench`]: the bench binary, with the browser set up, then the size report.
 //! - [`sizes`]: the bytes of each wasm module per crate, built with names and optimised as shipped.
+//! - [`sim`]: the deterministic simulator, built for speed.
 //! - [`deploy`]: `deploy` and `csp`, the per-deployment hosting configs (`_headers`, `_redirects`,
 //!   nginx) and the Content-Security-Policy computed from config.json.
 
@@ -25,6 +26,7 @@ mod first_load;
 mod lockfile;
 mod process;
 mod setup;
+mod sim;
 mod sizes;
 mod summary;
 mod supervise;
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
         cli::Command::Test(selection) => test::run(&selection),
         cli::Command::Bench { args } => bench::run(&args),
         cli::Command::Sizes(options) => sizes::run(&options),
+        cli::Command::Sim { args } => sim::run(&args),
         cli::Command::Deploy(options) => deploy::run_deploy(&options),
         cli::Command::Csp(options) => deploy::run_csp(&options),
         cli::Command::HashFirstLoad => first_load::run().map_err(Error::new),

@@ -9,11 +9,12 @@ use std::time::Instant;
 use crate::summary::{self, Counting, Outcome, StageReport};
 use crate::{Result, process, setup, workspace_root};
 
-pub const STAGE_NAMES: [&str; 7] = [
+pub const STAGE_NAMES: [&str; 8] = [
     "fmt",
     "clippy-host",
     "clippy-wasm",
     "unit",
+    "sim",
     "sandbox",
     "wasm",
     "e2e",
@@ -121,6 +122,15 @@ fn stages(root: &Path, chromedriver: &str) -> Vec<Stage> {
                 "-p",
                 "xtask",
             ],
+            &[],
+            root,
+        ),
+        // The simulator's tests, among them a fixed-seed batch of 300 000 steps (README,
+        // "Simulator").
+        stage(
+            "sim",
+            Libtest,
+            &["test", "--profile", "tool", "-p", "sim"],
             &[],
             root,
         ),
@@ -269,6 +279,10 @@ mod tests {
             included(Selection::From("sandbox".into())),
             ["sandbox", "wasm", "e2e"]
         );
+        assert_eq!(
+            included(Selection::From("sim".into())),
+            ["sim", "sandbox", "wasm", "e2e"]
+        );
         assert_eq!(included(Selection::Only("unit".into())), ["unit"]);
         assert!(included(Selection::Only("nope".into())).is_empty());
     }
@@ -287,15 +301,16 @@ mod tests {
             lines[2],
             "cargo clippy -p rc-pkce -p rc-pkce-core --target wasm32-unknown-unknown --all-targets -- -D warnings"
         );
+        assert_eq!(lines[4], "cargo test --profile tool -p sim");
         assert!(
-            lines[5].contains("CHROMEDRIVER=/usr/bin/chromedriver")
-                && lines[5].contains("WASM_BINDGEN_TEST_TIMEOUT=60")
-                && lines[5].ends_with("cargo test -p rc-pkce --target wasm32-unknown-unknown"),
+            lines[6].contains("CHROMEDRIVER=/usr/bin/chromedriver")
+                && lines[6].contains("WASM_BINDGEN_TEST_TIMEOUT=60")
+                && lines[6].ends_with("cargo test -p rc-pkce --target wasm32-unknown-unknown"),
             "{}",
-            lines[5]
+            lines[6]
         );
         assert_eq!(
-            lines[6],
+            lines[7],
             "CHROMEDRIVER=/usr/bin/chromedriver cargo test --profile tool -p e2e"
         );
     }

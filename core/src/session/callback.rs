@@ -30,8 +30,8 @@ pub struct Exchange {
     verifier: CodeVerifier,
     redirect_uri: String,
     client_id: String,
-    /// The sign-in's `state`, which names the grant once tokens come (see [`grant_id_for`]). Kept
-    /// rather than hashed up front: the first-load module that sends the exchange early never
+    /// The sign-in's `state`, which names the grant with the code once tokens come (see
+    /// [`grant_id_for`]). Kept rather than hashed up front: the first-load module that sends the exchange early never
     /// needs the name, and so carries no SHA-256 code for it.
     state: StateToken,
 }
@@ -49,7 +49,7 @@ impl Exchange {
 
     /// The grant the exchange leads to (see [`grant_id_for`]).
     pub fn grant_id(&self) -> String {
-        grant_id_of(&self.state)
+        grant_id_of(&self.state, self.code.expose())
     }
 }
 
@@ -80,14 +80,16 @@ pub fn accept_callback(
     }
 }
 
-/// A stable, non-secret name for the grant a pending authorization leads to: a hash of its `state`
-/// (which stays secret: the hash cannot be reversed).
-pub fn grant_id_for(pending: &PendingAuthorization) -> String {
-    grant_id_of(&pending.state)
+/// A stable, non-secret name for the grant that `code` (answering `pending`) leads to: a hash of
+/// the `state` and the code (which stay secret: the hash cannot be reversed). The code is part of
+/// it because one pending record can be answered twice: a tab duplicated on the authorize page
+/// carries a copy, and approving in both tabs makes two grants, which must not share a name.
+pub fn grant_id_for(pending: &PendingAuthorization, code: &str) -> String {
+    grant_id_of(&pending.state, code)
 }
 
-fn grant_id_of(state: &StateToken) -> String {
-    let digest = sha256(format!("rc-pkce grant {}", state.expose()).as_bytes());
+fn grant_id_of(state: &StateToken, code: &str) -> String {
+    let digest = sha256(format!("rc-pkce grant {} {code}", state.expose()).as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..12])
 }
 

@@ -961,9 +961,54 @@ fn older_or_foreign_broadcasts_are_ignored() {
 fn grant_ids_are_stable_per_sign_in_and_reveal_nothing() {
     let (a, _) = pending(10);
     let (b, _) = pending(11);
-    assert_eq!(grant_id_for(&a), grant_id_for(&a));
-    assert_ne!(grant_id_for(&a), grant_id_for(&b));
-    assert!(!grant_id_for(&a).contains(&a.state.expose()[..8]));
+    assert_eq!(grant_id_for(&a, "C"), grant_id_for(&a, "C"));
+    assert_ne!(grant_id_for(&a, "C"), grant_id_for(&b, "C"));
+    assert_ne!(grant_id_for(&a, "C"), grant_id_for(&a, "D"));
+    assert!(!grant_id_for(&a, "C").contains(&a.state.expose()[..8]));
+}
+
+/// Found by the simulator (issue 15): a tab duplicated on the authorize page carries a copy of
+/// the pending record, and when the user approves in both tabs, the server makes two grants.
+/// They must not share a grant id: tabs of one id share a lock, adopt each other's tokens, and a
+/// sign-out in one signed the other out without revoking its own, still live, grant.
+#[test]
+fn two_approvals_of_one_duplicated_sign_in_are_two_grants() {
+    let sign_in = |code: &str| {
+        let mut s = Session::new("demo");
+        let (p, _) = pending(20);
+        let state = p.state.expose().to_string();
+        let fx = s.handle(
+            Event::CallbackReceived {
+                url: callback_url(&[("code", code), ("state", &state)]),
+                pending: Some(p),
+                expected_issuer: None,
+            },
+            T0,
+        );
+        let id = post_id(&fx).unwrap();
+        s.handle(
+            Event::TokenResponse {
+                id,
+                result: Ok(tokens(T0, 3600, Some(("RT", 604800)))),
+            },
+            T0,
+        );
+        s
+    };
+    let (mut a, mut b) = (sign_in("C1"), sign_in("C2"));
+    let grant_a = a.current().unwrap().grant_id.clone();
+    let grant_b = b.current().unwrap().grant_id.clone();
+    assert_ne!(grant_a, grant_b);
+    // Signing out of one leaves the other signed in.
+    let fx = a.handle(Event::SignOutRequested, T0);
+    let published = fx.iter().find_map(|e| match e {
+        Effect::Publish(m) => Some(m.clone()),
+        _ => None,
+    });
+    b.handle(Event::FromOtherTab(published.unwrap()), T0);
+    assert!(b.is_signed_in());
+    // The same callback replayed is the same grant (the id is stable per approval).
+    assert_eq!(sign_in("C1").current().unwrap().grant_id, grant_a);
 }
 
 #[test]
