@@ -157,12 +157,7 @@ async fn the_request_log_can_be_cleared_and_admin_calls_are_not_logged() {
     let sb = start().await;
     sb.login().await;
     assert!(!sb.requests().await.is_empty());
-    let response = sb
-        .http
-        .delete(sb.url("/__sandbox/requests"))
-        .send()
-        .await
-        .unwrap();
+    let response = sb.admin_delete("/__sandbox/requests").await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     sb.admin_get("/__sandbox/state").await;
     assert!(sb.requests().await.is_empty());
@@ -273,12 +268,7 @@ async fn faults_queue_in_order_and_can_be_listed_and_cleared() {
     assert_eq!(sb.revoke("x").await.status(), StatusCode::OK);
     let listed = sb.admin_get("/__sandbox/faults").await;
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
-    let response = sb
-        .http
-        .delete(sb.url("/__sandbox/faults"))
-        .send()
-        .await
-        .unwrap();
+    let response = sb.admin_delete("/__sandbox/faults").await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(sb.admin_get("/__sandbox/faults").await, json!([]));
     let response = sb
@@ -324,11 +314,7 @@ async fn faults_skip_preflights_and_keep_cors_headers() {
 async fn delay_faults_add_latency_and_requests_overlap() {
     let sb = start().await;
     let tokens = sb.login().await;
-    sb.http
-        .delete(sb.url("/__sandbox/requests"))
-        .send()
-        .await
-        .unwrap();
+    sb.admin_delete("/__sandbox/requests").await;
     sb.fault(json!({"target": "extension", "count": 2, "delay_ms": 300}))
         .await;
     let started = Instant::now();
@@ -379,6 +365,7 @@ async fn bad_faults_are_refused() {
     let response = sb
         .http
         .post(sb.url("/__sandbox/faults"))
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await
@@ -466,6 +453,7 @@ async fn revoke_grants_revokes_one_or_all() {
     let response = sb
         .http
         .post(sb.url("/__sandbox/revoke-grants"))
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap();
@@ -508,6 +496,209 @@ async fn the_admin_index_lists_the_endpoints() {
     let index = sb.admin_get("/__sandbox/").await;
     assert!(index["endpoints"].as_array().is_some_and(|e| e.len() >= 8));
     assert_eq!(index["base_url"], sb.base.as_str());
+}
+
+// ---- who may call it ----------------------------------------------------------------------------
+
+/// Every state-changing admin call, each with a body it accepts.
+const CHANGES: [(&str, &str, &str); 9] = [
+    ("DELETE", "/__sandbox/requests", ""),
+    (
+        "POST",
+        "/__sandbox/faults",
+        r#"{"target":"token","status":503}"#,
+    ),
+    ("DELETE", "/__sandbox/faults", ""),
+    (
+        "POST",
+        "/__sandbox/faults/random",
+        r#"{"seed":1,"probability":1.0}"#,
+    ),
+    ("DELETE", "/__sandbox/faults/random", ""),
+    ("POST", "/__sandbox/clock", r#"{"advance_secs":5}"#),
+    ("POST", "/__sandbox/expire-access-tokens", ""),
+    ("POST", "/__sandbox/revoke-grants", ""),
+    ("POST", "/__sandbox/reset", ""),
+];
+
+/// One admin request as `method`, with extra headers and a body (none when empty).
+async fn admin_raw(
+    sb: &Sb,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> reqwest::Response {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = sb.http.request(method, sb.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if !body.is_empty() {
+        request = request.body(body.to_owned());
+    }
+    request.send().await.unwrap()
+}
+
+/// Asserts the admin API's error shape with this status and `error`; returns the message.
+async fn assert_admin_refusal(
+    response: reqwest::Response,
+    status: StatusCode,
+    error: &str,
+) -> String {
+    let (got, body) = json_of(response).await;
+    assert_eq!(got, status, "{body}");
+    assert_eq!(body["error"], error, "{body}");
+    body["message"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Nothing changed since `login`: the grant lives, no fault is queued, the clock did not move.
+async fn assert_untouched(sb: &Sb, access: &str) {
+    let state = sb.admin_get("/__sandbox/state").await;
+    assert_eq!(state["clock_offset_ms"], 0, "{state}");
+    assert_eq!(state["grants"][0]["revoked"], false, "{state}");
+    assert_eq!(state["grants"][0]["live_access_tokens"], 1, "{state}");
+    assert_eq!(sb.admin_get("/__sandbox/faults").await, json!([]));
+    assert_eq!(
+        sb.admin_get("/__sandbox/faults/random").await["armed"],
+        false
+    );
+    assert!(!sb.requests().await.is_empty(), "the log was not cleared");
+    assert_eq!(sb.api(EXTENSION, access).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_name_other_than_a_loopback_one_is_refused_as_dns_rebinding() {
+    let sb = start().await;
+    let tokens = sb.login().await;
+    let port = sb.sandbox.addr().port();
+    // What a page on attacker.example sends once its name resolves to 127.0.0.1: its own name.
+    let rebound = format!("attacker.example:{port}");
+    for path in ["/__sandbox/state", "/__sandbox/requests"] {
+        let response = admin_raw(&sb, "GET", path, &[("host", &rebound)], "").await;
+        let message = assert_admin_refusal(
+            response,
+            StatusCode::MISDIRECTED_REQUEST,
+            "host_not_loopback",
+        )
+        .await;
+        assert!(message.contains("DNS rebinding"), "{message}");
+        assert!(message.contains(&rebound), "{message}");
+    }
+    for (method, path, body) in CHANGES {
+        let headers = [
+            ("host", rebound.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let response = admin_raw(&sb, method, path, &headers, body).await;
+        assert_admin_refusal(
+            response,
+            StatusCode::MISDIRECTED_REQUEST,
+            "host_not_loopback",
+        )
+        .await;
+    }
+    assert_untouched(&sb, &tokens.access).await;
+    // Every loopback name works, with the port or without.
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".to_owned(),
+    ] {
+        let response = admin_raw(&sb, "GET", "/__sandbox/state", &[("host", &host)], "").await;
+        assert_eq!(response.status(), StatusCode::OK, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn another_sites_page_cannot_read_or_change_anything() {
+    let sb = start().await;
+    let tokens = sb.login().await;
+    let own = sb.base.clone();
+    // Headers a browser adds to requests made by a page that is not the sandbox's.
+    let pages: [&[(&str, &str)]; 6] = [
+        &[
+            ("origin", "http://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        &[("origin", "http://evil.example")],
+        &[("sec-fetch-site", "cross-site")],
+        // The app, or any dev server on localhost: same-site with a sandbox on localhost.
+        &[("origin", "http://localhost:5000")],
+        &[("sec-fetch-site", "same-site")],
+        &[("origin", "null")],
+    ];
+    for page in pages {
+        for path in ["/__sandbox/state", "/__sandbox/requests"] {
+            let response = admin_raw(&sb, "GET", path, page, "").await;
+            assert_admin_refusal(response, StatusCode::FORBIDDEN, "cross_site").await;
+        }
+        for (method, path, body) in CHANGES {
+            let mut headers = page.to_vec();
+            headers.push(("content-type", "application/json"));
+            let response = admin_raw(&sb, method, path, &headers, body).await;
+            assert_admin_refusal(response, StatusCode::FORBIDDEN, "cross_site").await;
+        }
+    }
+    assert_untouched(&sb, &tokens.access).await;
+    // The sandbox's own pages and the address bar are not another site.
+    let own_page = [("origin", own.as_str()), ("sec-fetch-site", "same-origin")];
+    let response = admin_raw(&sb, "GET", "/__sandbox/state", &own_page, "").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let typed = [("sec-fetch-site", "none")];
+    let response = admin_raw(&sb, "GET", "/__sandbox/state", &typed, "").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut headers = own_page.to_vec();
+    headers.push(("content-type", "application/json"));
+    let response = admin_raw(
+        &sb,
+        "POST",
+        "/__sandbox/clock",
+        &headers,
+        r#"{"advance_secs":1}"#,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn changes_must_declare_json_so_no_form_or_simple_request_can_make_them() {
+    let sb = start().await;
+    let tokens = sb.login().await;
+    // What a cross-site form post or `no-cors` fetch can send without a preflight (here without
+    // the Origin a browser would add, as an older or careless client might).
+    for content_type in [
+        None,
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("text/plain"),
+        Some("text/plain; charset=utf-8"),
+    ] {
+        for (method, path, body) in CHANGES {
+            let headers: Vec<(&str, &str)> =
+                content_type.iter().map(|t| ("content-type", *t)).collect();
+            let response = admin_raw(&sb, method, path, &headers, body).await;
+            let message = assert_admin_refusal(
+                response,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "json_required",
+            )
+            .await;
+            assert!(message.contains("application/json"), "{message}");
+        }
+    }
+    assert_untouched(&sb, &tokens.access).await;
+    // Declared JSON, each works; an empty body means {}.
+    for (method, path, body) in CHANGES {
+        let headers = [("content-type", "application/json; charset=utf-8")];
+        let response = admin_raw(&sb, method, path, &headers, body).await;
+        assert!(
+            response.status().is_success(),
+            "{method} {path}: {}",
+            response.status()
+        );
+    }
 }
 
 // ---- bad input anywhere -------------------------------------------------------------------------
@@ -580,6 +771,7 @@ async fn huge_bodies_are_413() {
     let response = sb
         .http
         .post(sb.url("/__sandbox/faults"))
+        .header("content-type", "application/json")
         .body(big.clone())
         .send()
         .await

@@ -538,11 +538,7 @@ async fn preflights_from_other_origins_or_for_other_headers_are_refused() {
 async fn a_form_token_post_is_a_simple_request_and_needs_no_preflight() {
     let sb = start().await;
     let callback = sb.sign_in(CHALLENGE).await;
-    sb.http
-        .delete(sb.url("/__sandbox/requests"))
-        .send()
-        .await
-        .unwrap();
+    sb.admin_delete("/__sandbox/requests").await;
     let code = callback.code();
     let response = sb
         .http
@@ -711,7 +707,8 @@ async fn the_admin_api_is_not_cors_enabled() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    // Refused outright: the app's page is another site (see admin.rs for the rules).
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(
         response
             .headers()
@@ -726,6 +723,85 @@ async fn the_admin_api_is_not_cors_enabled() {
             .is_none()
     );
     assert!(response.status().is_client_error());
+}
+
+#[tokio::test]
+async fn the_authorize_page_is_not_cors_enabled() {
+    let sb = start().await;
+    let query = Sb::authorize_query(DEMO_CLIENT, DEMO_REDIRECT, CHALLENGE, &[]);
+    let no_cors = |response: &reqwest::Response, what: &str| {
+        let h = response.headers();
+        for name in [
+            "access-control-allow-origin",
+            "access-control-allow-methods",
+            "access-control-allow-headers",
+            "access-control-expose-headers",
+        ] {
+            assert!(h.get(name).is_none(), "{what}: {name}");
+        }
+        assert!(
+            !h.get_all("vary").iter().any(|v| v == "Origin"),
+            "{what}: vary"
+        );
+    };
+    // The page, fetched by the app's origin (which is allowed everywhere else).
+    let page = sb
+        .http
+        .get(sb.url("/restapi/oauth/authorize"))
+        .header("origin", ORIGIN)
+        .query(&query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    no_cors(&page, "GET");
+    let txn = txn_of(&page.text().await.unwrap());
+    // Its form's POST, even with an Origin: the browser navigates, nothing reads the answer.
+    let decision = sb
+        .http
+        .post(sb.url("/restapi/oauth/authorize"))
+        .header("origin", ORIGIN)
+        .form(&[
+            ("txn", txn.as_str()),
+            ("username", "demo@example.com"),
+            ("password", "demo-password"),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decision.status(), StatusCode::SEE_OTHER);
+    no_cors(&decision, "POST");
+    // A preflight gets no approval either.
+    for method in ["GET", "POST"] {
+        let response = preflight(&sb, "/restapi/oauth/authorize", ORIGIN, method, None).await;
+        assert!(response.status().is_client_error(), "{method}");
+        no_cors(&response, "OPTIONS");
+    }
+    // An error page too.
+    let bad = sb
+        .http
+        .get(sb.url("/restapi/oauth/authorize"))
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    no_cors(&bad, "error page");
+    // While the token, revoke and REST endpoints keep theirs.
+    for (path, method) in [
+        ("/restapi/oauth/token", "POST"),
+        ("/restapi/oauth/revoke", "POST"),
+        (EXTENSION, "GET"),
+    ] {
+        let response = preflight(&sb, path, ORIGIN, method, None).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT, "{path}");
+        assert_eq!(
+            header(response.headers(), "access-control-allow-origin").as_deref(),
+            Some(ORIGIN),
+            "{path}"
+        );
+    }
 }
 
 // ---- rate limits ------------------------------------------------------------------------------

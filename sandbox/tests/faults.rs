@@ -249,12 +249,7 @@ async fn random_faults_hit_refreshes_but_not_code_exchanges() {
     assert_eq!(report["config"]["close_connections"], true);
 
     // Off: the report stays, requests pass, and the token the fault kept from the endpoint works.
-    let response = sb
-        .http
-        .delete(sb.url("/__sandbox/faults/random"))
-        .send()
-        .await
-        .unwrap();
+    let response = sb.admin_delete("/__sandbox/faults/random").await;
     assert_eq!(response.status(), StatusCode::OK);
     let last: Value = response.json().await.unwrap();
     assert_eq!(last["armed"], false);
@@ -409,12 +404,7 @@ async fn bad_random_faults_are_refused_and_reset_disarms() {
     assert_eq!(report["config"], Value::Null);
     // And DELETE /__sandbox/faults clears the random mode with the queue.
     arm(&sb, json!({"seed": 1, "probability": 1.0})).await;
-    let response = sb
-        .http
-        .delete(sb.url("/__sandbox/faults"))
-        .send()
-        .await
-        .unwrap();
+    let response = sb.admin_delete("/__sandbox/faults").await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(random_report(&sb).await["armed"], false);
 }
@@ -446,11 +436,7 @@ async fn random_faults_close_connections_unless_told_otherwise() {
     .await;
     assert_eq!(connection(&sb.api(EXTENSION, &tokens.access).await), None);
     arm(&sb, json!({"seed": 4, "probability": 0.0})).await;
-    sb.http
-        .delete(sb.url("/__sandbox/faults/random"))
-        .send()
-        .await
-        .unwrap();
+    sb.admin_delete("/__sandbox/faults/random").await;
     assert_eq!(
         connection(&sb.api(EXTENSION, &tokens.access).await),
         None,

@@ -1,10 +1,11 @@
-//! CORS for the OAuth and REST endpoints, written by hand so that preflights pass through the
+//! CORS for the token, revoke and REST endpoints, written by hand so that preflights pass through the
 //! request log (tests prove a token POST needed none) and disallowed preflights get a 403.
 //!
 //! Allowed origins get `Access-Control-Allow-Origin: <origin>` and `Vary: Origin`, never
 //! credentials. `Retry-After` and `X-Rate-Limit-*` are exposed only when configured, because
 //! RingCentral does not expose them and the app must cope without them. The admin API is not
-//! CORS-enabled at all.
+//! CORS-enabled at all, and neither is the authorize page (GET, and its form's POST), as at
+//! RingCentral: a browser navigates there, so no other site's script needs to read it.
 
 use axum::extract::{Request, State};
 use axum::http::header::{
@@ -18,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::admin::is_admin_path;
 use crate::errors::ApiError;
+use crate::oauth::AUTHORIZE_PATH;
 use crate::ratelimit::EXPOSED_HEADERS;
 use crate::state::AppState;
 
@@ -57,7 +59,8 @@ fn forbidden(message: &str) -> Response {
 }
 
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if is_admin_path(request.uri().path()) {
+    let path = request.uri().path();
+    if is_admin_path(path) || path == AUTHORIZE_PATH {
         return next.run(request).await;
     }
     let origin = request.headers().get(ORIGIN).cloned();

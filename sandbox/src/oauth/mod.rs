@@ -13,13 +13,14 @@ use axum::routing::{get, post};
 
 use crate::state::AppState;
 
+/// The authorize endpoint's path: a page the browser navigates to, never fetched, so (as at
+/// RingCentral) it is not CORS-enabled.
+pub const AUTHORIZE_PATH: &str = "/restapi/oauth/authorize";
+
 /// The OAuth endpoints.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/restapi/oauth/authorize",
-            get(authorize::show).post(authorize::decide),
-        )
+        .route(AUTHORIZE_PATH, get(authorize::show).post(authorize::decide))
         .route("/restapi/oauth/token", post(token::handle))
         .route("/restapi/oauth/revoke", post(revoke::handle))
 }

@@ -303,6 +303,16 @@ impl Sb {
             .expect("admin post")
     }
 
+    /// A DELETE as every state-changing admin call must be sent: declaring JSON (no body needed).
+    pub async fn admin_delete(&self, path: &str) -> Response {
+        self.http
+            .delete(self.url(path))
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .expect("admin delete")
+    }
+
     pub async fn advance(&self, secs: u64) {
         let r = self
             .admin_post("/__sandbox/clock", json!({ "advance_secs": secs }))

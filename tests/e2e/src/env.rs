@@ -426,6 +426,9 @@ impl Env {
 
 /// Calls the sandbox's admin API (`/__sandbox/<path>`) and returns its JSON answer (`null` for an
 /// empty body). Panics, naming the call, unless it succeeds.
+///
+/// Every call but a GET declares JSON, as the admin API requires of state-changing requests (so no
+/// web page can make them): a POST sends `body` or `{}`, a DELETE only the header.
 pub async fn sandbox_admin(
     http: &reqwest::Client,
     base_url: &str,
@@ -434,9 +437,13 @@ pub async fn sandbox_admin(
     body: Option<Value>,
 ) -> Value {
     let url = format!("{base_url}/__sandbox/{path}");
-    let mut req = http.request(method, &url);
+    let mut req = http.request(method.clone(), &url);
     if let Some(b) = body {
         req = req.json(&b);
+    } else if method == reqwest::Method::POST {
+        req = req.json(&json!({}));
+    } else if method != reqwest::Method::GET {
+        req = req.header(reqwest::header::CONTENT_TYPE, "application/json");
     }
     let resp = req
         .send()

@@ -1,17 +1,18 @@
 //! The admin API under `/__sandbox/`: inspect grants and requests, inject faults, move the clock,
-//! expire or revoke tokens, reset. JSON in and out, not CORS-enabled, loopback peers only.
+//! expire or revoke tokens, reset. JSON in and out, not CORS-enabled, and behind [`guard`]:
+//! loopback peers addressing a loopback name, no other site's page, JSON for every change.
 //!
 //! It exists so browser and HTTP tests can prove what happened on the server (a revoke really
 //! ended the session; a refresh really was single-flight) and provoke what is hard to provoke
 //! (expiry, 503s, 429s, dropped connections, a seeded share of random failures) without restarting
 //! or sleeping. See `sandbox/README.md`.
 
-use std::net::SocketAddr;
+pub mod guard;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::middleware::{Next, from_fn};
+use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -31,23 +32,6 @@ pub const ADMIN_PREFIX: &str = "/__sandbox";
 /// faulted, no CORS), so a test inspecting the sandbox does not change what it inspects.
 pub fn is_admin_path(path: &str) -> bool {
     path == ADMIN_PREFIX || path.starts_with("/__sandbox/")
-}
-
-/// Only loopback peers may use the admin API, whatever address the sandbox listens on.
-pub async fn guard(request: Request, next: Next) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    if !peer.is_some_and(|ip| ip.is_loopback()) {
-        return AdminError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "The admin API answers loopback clients only",
-        )
-        .into_response();
-    }
-    next.run(request).await
 }
 
 /// Reads an optional JSON body: empty means `T::default()`.
@@ -71,7 +55,7 @@ async fn json_body<T: DeserializeOwned + Default>(body: Body) -> Result<T, Admin
         .map_err(|e| AdminError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))
 }
 
-/// The admin routes, behind the loopback guard.
+/// The admin routes, behind the [`guard`].
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/__sandbox", get(index))
@@ -93,7 +77,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/__sandbox/revoke-grants", post(revoke_grants))
         .route("/__sandbox/reset", post(reset))
-        .route_layer(from_fn(guard))
+        .route_layer(from_fn(guard::guard))
 }
 
 async fn index(State(state): State<AppState>) -> Response {
