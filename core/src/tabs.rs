@@ -103,7 +103,8 @@ pub enum Output {
     /// The number of tabs sharing the session may have changed; re-read
     /// [`Coordinator::sharing_count`].
     PeersChanged,
-    /// Wait `ms`, then send [`Input::AskWaitOver`].
+    /// Wait `ms`, then send [`Input::AskWaitOver`] (which may answer with another wait: see
+    /// [`ASK_WAIT_FROZEN_MS`]).
     StartAskWait { ms: u64 },
     /// The lock holder may refresh now.
     LockReady,
@@ -117,7 +118,13 @@ pub struct Coordinator {
     /// Peer tab ID → when it was last heard from. All of them hold `holding`'s grant: the map is
     /// cleared whenever the grant changes and only messages of that grant are recorded.
     peers: HashMap<String, Timestamp>,
+    /// When the lock holder last asked its peers, while it waits for their answers.
+    asked_at: Option<Timestamp>,
 }
+
+/// An ask wait that took this long was not a wait but a freeze (the laptop slept, the tab was
+/// discarded): the peers, frozen too, could not answer in it.
+pub const ASK_WAIT_FROZEN_MS: u64 = 5 * ASK_WAIT_MS;
 
 impl Coordinator {
     /// `tab_id` only needs to be unique among tabs.
@@ -126,7 +133,16 @@ impl Coordinator {
             tab_id: tab_id.into(),
             holding: None,
             peers: HashMap::new(),
+            asked_at: None,
         }
+    }
+
+    /// Asks the peers for newer tokens than this tab's, and waits for their answers.
+    fn ask(&mut self, grant_id: String, now: Timestamp, out: &mut Vec<Output>) {
+        let generation = self.holding.as_ref().map_or(0, |h| h.generation);
+        out.push(self.post(grant_id, Body::Ask { generation }));
+        out.push(Output::StartAskWait { ms: ASK_WAIT_MS });
+        self.asked_at = Some(now);
     }
 
     /// Tabs (this one included) known to hold the current grant: zero without a grant.
@@ -152,13 +168,23 @@ impl Coordinator {
                 // holds the lock before its peers have answered its hello, and refreshing with a
                 // rotated-out token would end the session for every tab. 200 ms per refresh is
                 // cheap next to that.
-                let generation = self.holding.as_ref().map_or(0, |h| h.generation);
-                out.push(self.post(grant_id, Body::Ask { generation }));
-                out.push(Output::StartAskWait { ms: ASK_WAIT_MS });
+                self.ask(grant_id, now, &mut out);
             }
-            // Newer tokens that arrived meanwhile were delivered to the session already; it
-            // decides whether a refresh is still needed.
-            Input::AskWaitOver => out.push(Output::LockReady),
+            Input::AskWaitOver => match self.asked_at.take() {
+                // The wait spanned a freeze, during which no peer could answer: refreshing now
+                // could present a token a peer has already replaced, which revokes the grant for
+                // every tab. Ask again, now that everyone is awake.
+                Some(at)
+                    if at.millis_until(now) >= ASK_WAIT_FROZEN_MS
+                        && let Some(h) = &self.holding =>
+                {
+                    let grant_id = h.grant_id.clone();
+                    self.ask(grant_id, now, &mut out);
+                }
+                // Newer tokens that arrived meanwhile were delivered to the session already; it
+                // decides whether a refresh is still needed.
+                _ => out.push(Output::LockReady),
+            },
             Input::PageHide => {
                 if let Some(h) = &self.holding {
                     out.push(self.post(h.grant_id.clone(), Body::Bye));
@@ -721,6 +747,34 @@ mod tests {
             ]
         );
         assert_eq!(c.handle(Input::AskWaitOver, T0), [Output::LockReady]);
+    }
+
+    #[test]
+    fn an_ask_wait_that_spanned_a_freeze_asks_again() {
+        // Found by the simulator: the laptop slept during the holder's ask wait; on waking its
+        // timer fired before the peers (asleep too) could answer, and it refreshed with a token a
+        // peer had replaced, which revoked the grant for every tab.
+        let mut c = Coordinator::new("a");
+        c.handle(Input::SetGrant(Some(holding(G, 1))), T0);
+        c.handle(Input::LockGranted { grant_id: G.into() }, T0);
+        let woke = T0.plus_secs(3600);
+        assert_eq!(
+            c.handle(Input::AskWaitOver, woke),
+            [
+                Output::Post(msg(G, "a", Body::Ask { generation: 1 })),
+                Output::StartAskWait { ms: ASK_WAIT_MS },
+            ]
+        );
+        // The second wait, not frozen, goes ahead; so does one just under the limit.
+        assert_eq!(
+            c.handle(Input::AskWaitOver, woke.plus_millis(ASK_WAIT_MS)),
+            [Output::LockReady]
+        );
+        c.handle(Input::LockGranted { grant_id: G.into() }, T0);
+        assert_eq!(
+            c.handle(Input::AskWaitOver, T0.plus_millis(ASK_WAIT_FROZEN_MS - 1)),
+            [Output::LockReady]
+        );
     }
 
     #[test]

@@ -29,7 +29,6 @@ use rc_pkce_core::session::{Notice, Phase};
 
 use crate::server::{AccessState, Server, parse_token};
 use crate::tab::Page;
-use rc_pkce_core::tabs::ASK_WAIT_MS;
 
 /// How long a page may show signed in with superseded tokens that a live peer could give it.
 pub const STALE_GRACE_MS: u64 = 30_000;
@@ -286,17 +285,6 @@ impl Checker {
             ));
         }
         let asked = presenter_asked_at.unwrap_or(u64::MAX);
-        // Known, not fixed (see the README): the laptop slept during the presenter's ask wait,
-        // whose timer then fired on waking, before the peers (asleep too) could answer.
-        let wait_slept = self
-            .sleeps
-            .iter()
-            .any(|(start, _)| *start >= asked && *start <= asked + ASK_WAIT_MS);
-        if wait_slept && !holders.is_empty() {
-            self.stats
-                .add("known: refresh token reused, the laptop slept during the ask wait");
-            return Ok(());
-        }
         if let Some((p, since)) = holders.iter().find(|(_, since)| *since <= asked) {
             return Err(violation(
                 "refresh_token_reused",

@@ -224,9 +224,9 @@ impl Sim {
                         self.note(|| format!("page {page}: wake-up"));
                         self.with_page(page, |p, ctx| p.on_wake_timer(generation, ctx))?;
                     }
-                    Timer::AskWait { .. } => {
+                    Timer::AskWait { acquisition } => {
                         self.note(|| format!("page {page}: ask wait over"));
-                        self.with_page(page, |p, ctx| p.on_ask_wait_over(ctx))?;
+                        self.with_page(page, |p, ctx| p.on_ask_wait_over(acquisition, ctx))?;
                     }
                     Timer::Heartbeat => {
                         self.world.after(

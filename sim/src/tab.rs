@@ -355,13 +355,20 @@ impl Page {
         }
     }
 
-    pub fn on_ask_wait_over(&mut self, ctx: &mut Ctx<'_>) {
+    /// `wait_for_answers` in `src/browser/tabs.rs`: go ahead, or wait again when the coordinator
+    /// asked again (the wait spanned a freeze).
+    pub fn on_ask_wait_over(&mut self, acquisition: u64, ctx: &mut Ctx<'_>) {
         self.ask_waits = self.ask_waits.saturating_sub(1);
-        if self
-            .step(Input::AskWaitOver, ctx)
-            .contains(&Output::LockReady)
-        {
+        let out = self.step(Input::AskWaitOver, ctx);
+        if out.contains(&Output::LockReady) {
             self.dispatch(Event::RefreshLockGranted, ctx);
+        } else if let Some(ms) = out.iter().find_map(|o| match o {
+            Output::StartAskWait { ms } => Some(*ms),
+            _ => None,
+        }) {
+            self.asked_at = Some(ctx.now);
+            self.ask_waits += 1;
+            ctx.out.push(Out::AskWait { acquisition, ms });
         }
     }
 

@@ -135,12 +135,7 @@ impl Tabs {
                     _ => None,
                 });
                 if let Some(ms) = wait {
-                    let me = Rc::clone(&me);
-                    let _ = set_timeout(ms, move || {
-                        if me.step(Input::AskWaitOver).contains(&Output::LockReady) {
-                            granted();
-                        }
-                    });
+                    wait_for_answers(Rc::clone(&me), ms, granted);
                 }
             })
         });
@@ -233,6 +228,22 @@ impl Tabs {
         let _ = window.add_event_listener_with_callback("pagehide", cb.as_ref().unchecked_ref());
         cb.forget();
     }
+}
+
+/// Waits `ms` for the peers' answers to the lock holder's ask, then calls `granted`, or waits
+/// again when the coordinator asked again (the wait spanned a freeze).
+fn wait_for_answers(tabs: Rc<Tabs>, ms: u64, granted: impl FnOnce() + 'static) {
+    let _ = set_timeout(ms, move || {
+        let out = tabs.step(Input::AskWaitOver);
+        if out.contains(&Output::LockReady) {
+            granted();
+        } else if let Some(ms) = out.iter().find_map(|o| match o {
+            Output::StartAskWait { ms } => Some(*ms),
+            _ => None,
+        }) {
+            wait_for_answers(Rc::clone(&tabs), ms, granted);
+        }
+    });
 }
 
 fn has_broadcast_channel() -> bool {
