@@ -256,8 +256,9 @@ pub async fn read_body(response: &web_sys::Response) -> Result<Vec<u8>, BodyErro
     let Some(stream) = response.body() else {
         return Ok(Vec::new());
     };
-    let reader: web_sys::ReadableStreamDefaultReader =
-        stream.get_reader().dyn_into().map_err(JsValue::from)?;
+    // `getReader()` without options returns a default reader (Streams standard), so no runtime
+    // check (whose import name would also be a 61-character identifier in the glue).
+    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     let mut body = Vec::new();
     loop {
         let chunk = JsFuture::from(reader.read()).await?;
