@@ -7,6 +7,7 @@
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::error::{ApiError, parse_error_response};
 use crate::pkce::CodeVerifier;
 use crate::secret::{AccessToken, AuthorizationCode, RefreshToken, mask};
 use crate::time::Timestamp;
@@ -327,9 +328,50 @@ pub fn parse_token_response(body: &[u8], now: Timestamp) -> Result<TokenSet, Tok
     })
 }
 
+/// What a token endpoint's answer means: the validated tokens of a 2xx answer, or the error of
+/// any other (RFC 6749 §5.2). The app's driver and the simulator's page both read answers here.
+// The session's `Event::TokenResponse` carries exactly this `Result`, by value.
+#[allow(clippy::result_large_err)]
+pub fn read_token_answer(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<TokenSet, ApiError> {
+    if (200..300).contains(&status) {
+        parse_token_response(body, now).map_err(|e| ApiError::bad_response(status, e.to_string()))
+    } else {
+        Err(parse_error_response(status, retry_after, body, now))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_answer_is_tokens_or_the_error_it_carries() {
+        let ok = br#"{"access_token":"x","token_type":"bearer","expires_in":60}"#;
+        assert_eq!(
+            read_token_answer(200, None, ok, NOW)
+                .unwrap()
+                .access_token
+                .expose(),
+            "x"
+        );
+        let bad = read_token_answer(200, None, b"{}", NOW).unwrap_err();
+        assert_eq!(bad.kind, crate::error::ErrorKind::BadResponse);
+        assert_eq!(bad.status, Some(200));
+        let refused = br#"{"error":"invalid_grant","error_description":"gone"}"#;
+        assert_eq!(
+            read_token_answer(400, None, refused, NOW).unwrap_err(),
+            parse_error_response(400, None, refused, NOW)
+        );
+        assert_eq!(
+            read_token_answer(503, Some("7"), b"", NOW).unwrap_err(),
+            parse_error_response(503, Some("7"), b"", NOW)
+        );
+    }
     use crate::url::parse_query;
     use proptest::prelude::*;
 

@@ -18,7 +18,7 @@ use rc_pkce_core::record::{
 };
 use rc_pkce_core::session::{CallId, Effect, Event, Session, handles_callback};
 use rc_pkce_core::tabs::{Codec, Coordinator, Holding, Input, Output};
-use rc_pkce_core::token::{TokenSet, parse_token_response};
+use rc_pkce_core::token::{TokenSet, read_token_answer};
 use rc_pkce_core::{Entropy, Timestamp};
 
 use crate::browser::{Storage, keys};
@@ -654,15 +654,5 @@ fn answer(result: Result<Response, Failure>) -> Result<Response, ApiError> {
 /// The driver's `token_result`.
 fn token_result(response: Result<Response, ApiError>, now: u64) -> Result<TokenSet, ApiError> {
     let r = response?;
-    if is_success(&r) {
-        parse_token_response(&r.body, ts(now))
-            .map_err(|e| ApiError::bad_response(r.status, e.to_string()))
-    } else {
-        Err(parse_error_response(
-            r.status,
-            r.retry_after.as_deref(),
-            &r.body,
-            ts(now),
-        ))
-    }
+    read_token_answer(r.status, r.retry_after.as_deref(), &r.body, ts(now))
 }

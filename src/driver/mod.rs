@@ -33,7 +33,7 @@ use rc_pkce_core::session::{
     CallId, Effect, Event, Notice, Phase, Session, SessionFacts, handles_callback,
 };
 use rc_pkce_core::storage::StorageError;
-use rc_pkce_core::token::{TokenSet, parse_token_response};
+use rc_pkce_core::token::{TokenSet, read_token_answer};
 use serde::de::DeserializeOwned;
 
 use crate::browser::http::HttpResponse;
@@ -523,15 +523,5 @@ fn token_result(
     now: Timestamp,
 ) -> Result<TokenSet, ApiError> {
     let r = response?;
-    if r.is_success() {
-        parse_token_response(&r.body, now)
-            .map_err(|e| ApiError::bad_response(r.status, e.to_string()))
-    } else {
-        Err(parse_error_response(
-            r.status,
-            r.retry_after.as_deref(),
-            &r.body,
-            now,
-        ))
-    }
+    read_token_answer(r.status, r.retry_after.as_deref(), &r.body, now)
 }
