@@ -150,7 +150,7 @@ pub fn parse_callback(
                     expected: expected.to_string(),
                 });
             }
-            Some(got) if !same_issuer(got, expected) => {
+            Some(got) if got != expected => {
                 return Err(CallbackRejection::IssuerMismatch {
                     expected: expected.to_string(),
                     got: got.to_string(),
@@ -179,12 +179,6 @@ pub fn parse_callback(
         }),
         _ => Err(CallbackRejection::NoCodeOrError),
     }
-}
-
-/// RFC 9207 asks for simple string comparison; a lone trailing slash is the one difference that
-/// configuration files commonly introduce, so it is forgiven.
-fn same_issuer(got: &str, expected: &str) -> bool {
-    got.trim_end_matches('/') == expected.trim_end_matches('/')
 }
 
 /// True when the URL carries OAuth response parameters, so the address bar must be cleaned even
@@ -241,7 +235,7 @@ mod tests {
                 ("iss", "http://127.0.0.1:5001"),
             ]),
             Some(&p),
-            Some("http://127.0.0.1:5001/"),
+            Some("http://127.0.0.1:5001"),
             T0.plus_secs(5),
         )
         .unwrap();
@@ -359,6 +353,33 @@ mod tests {
         );
         assert!(CallbackRejection::PendingExpired.consumes_pending());
         assert!(!CallbackRejection::StateMismatch.consumes_pending());
+    }
+
+    /// RFC 9207: the comparison is exact. The configured issuer was put in its one form when the
+    /// config was parsed (`config::issuer`), so nothing is forgiven here: not a trailing slash, not
+    /// case.
+    #[test]
+    fn iss_is_compared_exactly() {
+        let s = pending().state.expose().to_string();
+        let with = |iss: &str| {
+            check(
+                &[("code", "a"), ("state", &s), ("iss", iss)],
+                Some("https://idp"),
+            )
+        };
+        assert!(with("https://idp").is_ok());
+        for near in [
+            "https://idp/",
+            "https://IDP",
+            "https://idp:443",
+            " https://idp",
+            "https://idp#",
+        ] {
+            assert!(
+                matches!(with(near), Err(CallbackRejection::IssuerMismatch { .. })),
+                "{near:?}"
+            );
+        }
     }
 
     #[test]

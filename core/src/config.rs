@@ -344,7 +344,7 @@ fn validate(map: &Map<String, Value>, page_base: &str) -> Result<AppConfig, Conf
         None => default_redirect,
     };
     let issuer = match string("issuer")? {
-        Some(i) => Some(endpoint("issuer", &i)?),
+        Some(i) => Some(issuer("issuer", &i)?),
         None => None,
     };
     let token_storage = match string("token_storage")?.as_deref() {
@@ -437,6 +437,34 @@ fn endpoint(key: &str, value: &str) -> Result<String, ConfigError> {
         ));
     }
     Ok(value.to_string())
+}
+
+/// The configured issuer in the one form the callback's `iss` is compared with, exactly (RFC 9207
+/// asks for simple string comparison): scheme and host in lowercase, a default port left out, and
+/// an issuer that is a bare origin written without its lone `/` (how RingCentral and OpenID
+/// providers write theirs). Done once here, so the comparison itself forgives nothing.
+fn issuer(key: &str, value: &str) -> Result<String, ConfigError> {
+    endpoint(key, value)?;
+    let url = HttpUrl::parse(value).map_err(|e| {
+        ConfigError::field(
+            key,
+            format!("is not a usable URL: {e}."),
+            "Write the issuer's URL.",
+        )
+    })?;
+    if url.rest.contains('?') {
+        return Err(ConfigError::field(
+            key,
+            "must not contain a query (?...): an issuer identifier has none (RFC 8414).",
+            "Remove everything from the ? on.",
+        ));
+    }
+    let path = if url.rest == "/" {
+        ""
+    } else {
+        url.rest.as_str()
+    };
+    Ok(format!("{}{path}", url.origin()))
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -578,6 +606,33 @@ mod tests {
             c.connect_origins(),
             vec!["https://platform.ringcentral.com".to_string()]
         );
+    }
+
+    #[test]
+    fn the_issuer_is_put_in_one_form_once() {
+        for (written, kept) in [
+            (
+                "https://platform.ringcentral.com",
+                "https://platform.ringcentral.com",
+            ),
+            (
+                "https://platform.ringcentral.com/",
+                "https://platform.ringcentral.com",
+            ),
+            (
+                "HTTPS://Platform.RingCentral.com:443/",
+                "https://platform.ringcentral.com",
+            ),
+            ("http://127.0.0.1:5001/", "http://127.0.0.1:5001"),
+            // A path is part of the identifier, its trailing slash included.
+            ("https://idp.example/tenant/", "https://idp.example/tenant/"),
+        ] {
+            let c = ok(&format!(r#"{{"client_id":"a","issuer":"{written}"}}"#));
+            assert_eq!(c.issuer.as_deref(), Some(kept), "{written}");
+        }
+        let e = err(r#"{"client_id":"a","issuer":"https://idp.example/?x=1"}"#);
+        assert_eq!(e.field.as_deref(), Some("issuer"));
+        assert!(e.problem.contains("query"), "{e:?}");
     }
 
     #[test]
