@@ -142,7 +142,8 @@ pub trait Platform {
     fn cancel_wake(&self);
 
     // Tabs.
-    fn acquire_lock(&self, grant_id: &str);
+    /// Take the Web Lock of this name (the core names it), then send [`Signal::LockGranted`].
+    fn acquire_lock(&self, name: &str);
     fn release_lock(&self);
     fn publish(&self, message: &Broadcast);
     /// Which session this tab holds now, for its peers.

@@ -107,6 +107,23 @@ pub fn notice_message(notice: &Notice) -> Message {
             true,
         ),
         Notice::SignedOutInAnotherTab => plain(Tone::Info, "You signed out in another tab.", None, false),
+        Notice::SessionOfAnotherServer { changed, revoke } => Message {
+            tone: Tone::Warning,
+            title: format!(
+                "You were signed out: the saved session belongs to another server or app (`{}` changed in the configuration since you signed in).",
+                changed.config_key()
+            ),
+            detail: Some(match revoke {
+                RevokeStatus::Pending => "Its tokens were not sent to the server configured now. Revoking them at the server they came from…".into(),
+                RevokeStatus::Confirmed => "Its tokens were not sent to the server configured now, and the server they came from confirmed that they are revoked.".into(),
+                RevokeStatus::LocalOnly(e) => format!(
+                    "Its tokens were not sent to the server configured now. The server they came from could not be told ({}), so they were only deleted here and expire on their own.",
+                    e.title()
+                ),
+            }),
+            hint: Some("Sign in again with the server configured now.".into()),
+            try_again: true,
+        },
         Notice::CallbackRejected(r) => Message {
             tone: Tone::Error,
             title: format!("Sign-in refused: {r}."),

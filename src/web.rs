@@ -8,7 +8,6 @@ use std::rc::Rc;
 use futures_util::future::LocalBoxFuture;
 use rc_pkce_core::config::AppConfig;
 use rc_pkce_core::random::EntropyError;
-use rc_pkce_core::record::encode_session;
 use rc_pkce_core::session::{Broadcast, StoredSession};
 use rc_pkce_core::storage::StorageError;
 use rc_pkce_core::{Entropy, SystemEntropy, Timestamp};
@@ -24,6 +23,8 @@ type Sink = Rc<RefCell<Option<Rc<dyn Fn(Signal)>>>>;
 
 pub struct WebPlatform {
     store: TokenStore,
+    /// Whether the session may be shared with other tabs (not with tokens in memory).
+    shared: bool,
     timer: WakeTimer,
     tabs: RefCell<Option<Rc<Tabs>>>,
     sink: Sink,
@@ -33,6 +34,7 @@ impl WebPlatform {
     pub fn new(config: &AppConfig) -> Self {
         Self {
             store: TokenStore::for_mode(config.token_storage),
+            shared: config.token_storage.shared_between_tabs(),
             timer: WakeTimer::default(),
             tabs: RefCell::new(None),
             sink: Rc::new(RefCell::new(None)),
@@ -132,10 +134,10 @@ impl Platform for WebPlatform {
         self.timer.cancel();
     }
 
-    fn acquire_lock(&self, grant_id: &str) {
+    fn acquire_lock(&self, name: &str) {
         if let Some(tabs) = self.tabs_ref() {
             let signal = self.signal();
-            tabs.acquire(grant_id, move || signal(Signal::LockGranted));
+            tabs.acquire(name, move || signal(Signal::LockGranted));
         }
     }
 
@@ -153,7 +155,7 @@ impl Platform for WebPlatform {
 
     fn share(&self, current: Option<&StoredSession>) {
         if let Some(tabs) = self.tabs_ref() {
-            tabs.set_grant(current.map(|s| (s.grant_id.clone(), s.generation, encode_session(s))));
+            tabs.set_grant(current);
         }
     }
 
@@ -188,7 +190,7 @@ impl Platform for WebPlatform {
             TabEvent::Broadcast(b) => to_tabs(Signal::FromOtherTab(b)),
             TabEvent::PeersChanged => to_tabs(Signal::PeersChanged),
         });
-        *self.tabs.borrow_mut() = Some(Tabs::new(random_id(), handler));
+        *self.tabs.borrow_mut() = Some(Tabs::new(random_id(), self.shared, handler));
         let wake = Rc::clone(&signal);
         on_wake(move || wake(Signal::Wake));
         on_page_restored(move || signal(Signal::PageRestored));

@@ -50,6 +50,8 @@ fn sample_session(access: &str, refresh: &str) -> StoredSession {
     StoredSession {
         grant_id: "grant-storage-test".into(),
         generation: 3,
+        tab_key: rc_pkce_core::tabs::TabKey::from_bytes([3; 32]),
+        binding: rc_pkce_core::binding::ServerBinding::default(),
         tokens: TokenSet {
             access_token: AccessToken::new(access),
             issued_at: Timestamp::from_secs(1_800_000_000),

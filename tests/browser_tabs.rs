@@ -5,16 +5,19 @@
 //! and tokens only for their own grant, and the per-grant lock admits one holder at a time.
 //!
 //! Each test uses its own grant IDs, so instances left from earlier tests in this page (their
-//! channels stay open) cannot interfere.
+//! channels stay open) cannot interfere. A grant's session key is derived from its ID here, so
+//! the tabs of one grant share it, as duplicated tabs do.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use rc_pkce::browser::tabs::{Support, TabEvent, Tabs};
 use rc_pkce_core::Timestamp;
-use rc_pkce_core::record::encode_session;
+use rc_pkce_core::binding::ServerBinding;
+use rc_pkce_core::pkce::sha256;
 use rc_pkce_core::secret::{AccessToken, RefreshToken};
 use rc_pkce_core::session::{Broadcast, StoredSession};
+use rc_pkce_core::tabs::{Body, Codec, Message, TabKey};
 use rc_pkce_core::token::TokenSet;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -46,11 +49,17 @@ async fn wait_for(ms: i32, done: impl Fn() -> bool) -> bool {
 
 /// A `Tabs` whose events are written to `log` as text, prefixed with `name`.
 fn tab(name: &str, log: &Log) -> Rc<Tabs> {
+    tab_sharing(name, true, log)
+}
+
+/// [`tab`], with tokens kept in memory (`shared` false) or in `sessionStorage`.
+fn tab_sharing(name: &str, shared: bool, log: &Log) -> Rc<Tabs> {
     let log = Rc::clone(log);
     let name = name.to_string();
     let id = format!("{name}-{}", js_sys::Math::random());
     Tabs::new(
         id,
+        shared,
         Rc::new(move |event| {
             let text = match event {
                 TabEvent::PeersChanged => "peers".to_string(),
@@ -69,10 +78,16 @@ fn tab(name: &str, log: &Log) -> Rc<Tabs> {
     )
 }
 
+fn key_of(grant: &str) -> TabKey {
+    TabKey::from_bytes(sha256(format!("browser test key {grant}").as_bytes()))
+}
+
 fn session(grant: &str, generation: u64, access: &str) -> StoredSession {
     StoredSession {
         grant_id: grant.into(),
         generation,
+        tab_key: key_of(grant),
+        binding: ServerBinding::default(),
         tokens: TokenSet {
             access_token: AccessToken::new(access),
             issued_at: Timestamp::from_secs(1_800_000_000),
@@ -88,9 +103,9 @@ fn session(grant: &str, generation: u64, access: &str) -> StoredSession {
     }
 }
 
-fn hold(tabs: &Tabs, grant: &str, generation: u64) {
+fn hold(tabs: &Rc<Tabs>, grant: &str, generation: u64) {
     let s = session(grant, generation, &format!("at-{grant}-{generation}"));
-    tabs.set_grant(Some((grant.into(), generation, encode_session(&s))));
+    tabs.set_grant(Some(&s));
 }
 
 fn has(log: &Log, line: &str) -> bool {
@@ -295,4 +310,154 @@ async fn releasing_before_the_lock_arrives_gives_it_back_unused() {
     );
     a.release();
     assert!(!has(&log, "b: locked"), "{:?}", log.borrow());
+}
+
+/// A page of the same origin that is not a tab of the session (another app on `USER.github.io`,
+/// an injected frame): it listens on every name it can guess and posts what a tab would.
+struct Stranger {
+    heard: Log,
+    channels: Vec<web_sys::BroadcastChannel>,
+}
+
+impl Stranger {
+    fn on(names: &[String]) -> Self {
+        let heard = Log::default();
+        let channels = names
+            .iter()
+            .map(|name| {
+                let ch = web_sys::BroadcastChannel::new(name).unwrap();
+                let h = Rc::clone(&heard);
+                let name = name.clone();
+                let cb = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::MessageEvent)>::new(
+                    move |e: web_sys::MessageEvent| {
+                        let text = e.data().as_string().unwrap_or_default();
+                        h.borrow_mut().push(format!("{name} {text}"));
+                    },
+                );
+                ch.set_onmessage(Some(wasm_bindgen::JsCast::unchecked_ref(cb.as_ref())));
+                cb.forget();
+                ch
+            })
+            .collect();
+        Self { heard, channels }
+    }
+
+    fn post(&self, text: &str) {
+        for ch in &self.channels {
+            ch.post_message(&text.into()).unwrap();
+        }
+    }
+}
+
+/// Issue 16: the channel name was fixed (`rc-pkce.tabs`) and messages were plain JSON, so any
+/// page of the origin could read a tab's tokens (answer its heartbeat with an `ask`) and swap or
+/// end its session (post `tokens` or `signed_out`). Now it hears nothing on the old name, and
+/// even on the session's own channel (which it cannot learn) nothing it posts is taken.
+#[wasm_bindgen_test]
+async fn a_page_without_the_session_key_reads_nothing_and_changes_nothing() {
+    let grant = format!("grant-stranger-{}", js_sys::Math::random());
+    let key = key_of(&grant);
+    let stranger = Stranger::on(&["rc-pkce.tabs".to_string(), key.channel_name(&grant)]);
+    let log = Log::default();
+    let a = tab("a", &log);
+    let b = tab("b", &log);
+    hold(&a, &grant, 1);
+    hold(&b, &grant, 1);
+    assert!(wait_for(3000, || a.sharing_count() == 2).await);
+
+    // What a page without the key can post, on both names: the old plain JSON, and messages
+    // signed with a key of its own.
+    let forged = Message {
+        grant: grant.clone(),
+        from: "stranger".into(),
+        body: Body::Tokens(Box::new(session(&grant, 7, "at-attacker"))),
+    };
+    let sign_out = Message {
+        grant: grant.clone(),
+        from: "stranger".into(),
+        body: Body::SignedOut,
+    };
+    let ask = Message {
+        grant: grant.clone(),
+        from: "stranger".into(),
+        body: Body::Ask { generation: 0 },
+    };
+    let wrong_key = Codec::new(&key_of("the stranger's own"));
+    for m in [&forged, &sign_out, &ask] {
+        let signed = wrong_key.encode(m);
+        stranger.post(&signed);
+        stranger.post(&signed[44..]);
+    }
+    sleep(300).await;
+    let lines = log.borrow().clone();
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("tokens") || l.contains("signed-out")),
+        "{lines:?}"
+    );
+    assert_eq!(a.sharing_count(), 2, "the stranger is not counted");
+
+    // The tabs' own traffic (hello, here, an answer to b's newer tokens) never used the old name.
+    let before = stranger.heard.borrow().len();
+    a.publish(&Broadcast::Tokens(session(&grant, 2, "at-fresh")));
+    let fresh = format!("b: tokens {grant} 2 at-fresh");
+    assert!(
+        wait_for(3000, || has(&log, &fresh)).await,
+        "{:?}",
+        log.borrow()
+    );
+    let heard = stranger.heard.borrow();
+    // Everything it heard came on the session's channel (it was told the name for this test),
+    // and all of it signed; nothing on the old name.
+    assert!(heard.len() > before, "{heard:?}");
+    let own = format!("{} ", key.channel_name(&grant));
+    for line in heard.iter() {
+        let text = line.strip_prefix(&own).unwrap_or_else(|| panic!("{line}"));
+        assert_eq!(text.find('.'), Some(43), "{line}");
+    }
+}
+
+/// Issue 16: memory mode announced its grant on the shared channel like session mode. A session
+/// in one tab's memory has no other tab to share with: nothing is opened or said.
+#[wasm_bindgen_test]
+async fn with_tokens_in_memory_nothing_is_shared() {
+    let grant = format!("grant-memory-{}", js_sys::Math::random());
+    let stranger = Stranger::on(&[
+        "rc-pkce.tabs".to_string(),
+        key_of(&grant).channel_name(&grant),
+    ]);
+    let log = Log::default();
+    let a = tab_sharing("a", false, &log);
+    let b = tab("b", &log);
+    assert_eq!(a.support(), Support::NotShared);
+    hold(&b, &grant, 1);
+    hold(&a, &grant, 1);
+    a.publish(&Broadcast::SignedOut {
+        grant_id: grant.clone(),
+    });
+    sleep(300).await;
+    assert_eq!(b.sharing_count(), 1, "{:?}", log.borrow());
+    assert!(
+        !has(&log, &format!("b: signed-out {grant}")),
+        "{:?}",
+        log.borrow()
+    );
+    // b's own hello was heard on the session channel; a said nothing at all.
+    assert!(
+        !stranger
+            .heard
+            .borrow()
+            .iter()
+            .any(|t| t.contains("\"from\":\"a-")),
+        "{:?}",
+        stranger.heard.borrow()
+    );
+    // And its lock is granted at once, without Web Locks.
+    let l = Rc::clone(&log);
+    a.acquire(&key_of(&grant).lock_name(&grant), move || {
+        l.borrow_mut().push("a: locked".into())
+    });
+    assert!(wait_for(1000, || has(&log, "a: locked")).await);
+    a.release();
 }

@@ -9,9 +9,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::binding::ServerBinding;
 use crate::pkce::{CodeChallenge, CodeVerifier, PkceError};
 use crate::random::{Entropy, EntropyError};
 use crate::secret::constant_time_eq;
+use crate::tabs::TabKey;
 use crate::time::Timestamp;
 use crate::url::{append_query, form_encode};
 
@@ -57,12 +59,17 @@ impl std::fmt::Debug for StateToken {
 
 /// What the app remembers between leaving for the authorize page and coming back: single use, and
 /// only valid for [`PENDING_TTL_SECS`].
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct PendingAuthorization {
     pub state: StateToken,
     pub verifier: CodeVerifier,
     pub redirect_uri: String,
-    pub client_id: String,
+    /// The key of the session this sign-in leads to ([`crate::tabs::TabKey`]), drawn with the
+    /// verifier and `state` so that the app needs random numbers at one moment only.
+    pub tab_key: TabKey,
+    /// Where the code is to be exchanged: a record made for another server is not used
+    /// ([`crate::session::accept_callback`]).
+    pub binding: ServerBinding,
     pub created_at: Timestamp,
 }
 
@@ -145,11 +152,13 @@ pub struct Started {
 /// Generates a new verifier and `state` and builds the authorize URL. Nothing is stored or sent.
 pub fn start(
     request: &AuthorizeRequest,
+    binding: &ServerBinding,
     rng: &mut impl Entropy,
     now: Timestamp,
 ) -> Result<Started, PkceError> {
     let verifier = CodeVerifier::generate(rng)?;
     let state = StateToken::generate(rng)?;
+    let tab_key = TabKey::generate(rng)?;
     let challenge = verifier.challenge();
     let parameters = request.parameters(&state, &challenge);
     let url = request.url(&state, &challenge);
@@ -158,7 +167,8 @@ pub fn start(
             state,
             verifier,
             redirect_uri: request.redirect_uri.clone(),
-            client_id: request.client_id.clone(),
+            tab_key,
+            binding: binding.clone(),
             created_at: now,
         },
         url,
@@ -186,7 +196,13 @@ mod tests {
 
     #[test]
     fn url_has_every_required_parameter_once() {
-        let s = start(&request(), &mut SeededEntropy(3), Timestamp::from_secs(1)).unwrap();
+        let s = start(
+            &request(),
+            &ServerBinding::default(),
+            &mut SeededEntropy(3),
+            Timestamp::from_secs(1),
+        )
+        .unwrap();
         assert!(
             s.url
                 .starts_with("https://platform.ringcentral.com/restapi/oauth/authorize?")
@@ -221,7 +237,13 @@ mod tests {
             login_hint: Some("a+b@example.com".into()),
             ..request()
         };
-        let s = start(&r, &mut SeededEntropy(5), Timestamp::from_secs(1)).unwrap();
+        let s = start(
+            &r,
+            &ServerBinding::default(),
+            &mut SeededEntropy(5),
+            Timestamp::from_secs(1),
+        )
+        .unwrap();
         assert!(s.url.contains("scope=ReadAccounts+ReadCallLog"));
         assert!(s.url.contains("login_hint=a%2Bb%40example.com"));
         assert!(!s.url.contains("display="));
@@ -250,7 +272,13 @@ mod tests {
             endpoint: "https://h/authorize?tenant=x".into(),
             ..request()
         };
-        let s = start(&r, &mut SeededEntropy(9), Timestamp::from_secs(1)).unwrap();
+        let s = start(
+            &r,
+            &ServerBinding::default(),
+            &mut SeededEntropy(9),
+            Timestamp::from_secs(1),
+        )
+        .unwrap();
         assert!(
             s.url
                 .starts_with("https://h/authorize?tenant=x&response_type=code&")
@@ -269,13 +297,27 @@ mod tests {
 
     #[test]
     fn no_randomness_no_sign_in() {
-        assert!(start(&request(), &mut BrokenEntropy, Timestamp::from_secs(1)).is_err());
+        assert!(
+            start(
+                &request(),
+                &ServerBinding::default(),
+                &mut BrokenEntropy,
+                Timestamp::from_secs(1)
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn pending_record_expires_after_ten_minutes() {
         let t0 = Timestamp::from_secs(1_000_000);
-        let s = start(&request(), &mut SeededEntropy(11), t0).unwrap();
+        let s = start(
+            &request(),
+            &ServerBinding::default(),
+            &mut SeededEntropy(11),
+            t0,
+        )
+        .unwrap();
         assert!(!s.pending.is_expired(t0));
         assert!(!s.pending.is_expired(t0.plus_secs(599)));
         assert!(s.pending.is_expired(t0.plus_secs(600)));
@@ -298,7 +340,7 @@ mod tests {
         fn a_started_sign_in_accepts_its_own_callback(seed in any::<u64>(), code in "[ -~]{1,64}") {
             // The authorize URL's state and the pending record belong together: the callback the
             // server builds from that URL passes the callback parser and yields the code.
-            let s = start(&request(), &mut SeededEntropy(seed | 1), Timestamp::from_secs(10)).unwrap();
+            let s = start(&request(), &ServerBinding::default(), &mut SeededEntropy(seed | 1), Timestamp::from_secs(10)).unwrap();
             let sent = parse_query(query_of(&s.url).unwrap());
             let state = sent.iter().find(|(k, _)| k == "state").map(|(_, v)| v.clone()).unwrap();
             let callback = format!(
@@ -326,7 +368,7 @@ mod tests {
                 None => "https://auth.example/authorize".to_string(),
             };
             let r = AuthorizeRequest { endpoint, client_id: client_id.clone(), redirect_uri: redirect.clone(), scope: scope.clone(), ..Default::default() };
-            let s = start(&r, &mut SeededEntropy(seed | 1), Timestamp::from_secs(5)).unwrap();
+            let s = start(&r, &ServerBinding::default(), &mut SeededEntropy(seed | 1), Timestamp::from_secs(5)).unwrap();
             prop_assert_eq!(without_query(&s.url), "https://auth.example/authorize");
             let q = parse_query(query_of(&s.url).unwrap());
             let mut expected: Vec<(String, String)> = Vec::new();

@@ -8,6 +8,7 @@
 use thiserror::Error;
 
 use crate::authorize::PendingAuthorization;
+use crate::binding::BindingField;
 use crate::secret::AuthorizationCode;
 use crate::time::Timestamp;
 use crate::url::{parse_query, query_of};
@@ -62,6 +63,13 @@ pub enum CallbackRejection {
     IssuerMissing { expected: String },
     #[error("the sign-in response comes from issuer `{got}`, not the configured `{expected}`")]
     IssuerMismatch { expected: String, got: String },
+    /// The sign-in was started with another configuration (Settings changed in another tab, or
+    /// `config.json` was redeployed): its code and verifier are not sent to the new server.
+    #[error(
+        "this sign-in was started for another server: `{}` has changed in the configuration since",
+        .0.config_key()
+    )]
+    ServerChanged(BindingField),
 }
 
 impl CallbackRejection {
@@ -75,6 +83,9 @@ impl CallbackRejection {
             Self::IssuerMissing { .. } | Self::IssuerMismatch { .. } => {
                 "The response may come from a different server than the one configured. Check the `issuer` in config.json, then sign in again."
             }
+            Self::ServerChanged(_) => {
+                "Nothing was sent to the server configured now. Start a new sign-in from this app."
+            }
             _ => "The address may have been altered. Start a new sign-in from this app.",
         }
     }
@@ -84,7 +95,10 @@ impl CallbackRejection {
     pub fn consumes_pending(&self) -> bool {
         matches!(
             self,
-            Self::PendingExpired | Self::IssuerMissing { .. } | Self::IssuerMismatch { .. }
+            Self::PendingExpired
+                | Self::IssuerMissing { .. }
+                | Self::IssuerMismatch { .. }
+                | Self::ServerChanged(_)
         )
     }
 }
@@ -208,7 +222,14 @@ mod tests {
             redirect_uri: CB.into(),
             ..Default::default()
         };
-        start(&r, &mut SeededEntropy(42), T0).unwrap().pending
+        start(
+            &r,
+            &crate::binding::ServerBinding::default(),
+            &mut SeededEntropy(42),
+            T0,
+        )
+        .unwrap()
+        .pending
     }
 
     fn url(pairs: &[(&str, &str)]) -> String {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::authorize::AuthorizeRequest;
+use crate::binding::ServerBinding;
 use crate::url::{HttpUrl, join};
 
 /// A config file larger than this is refused unread.
@@ -87,6 +88,15 @@ pub enum TokenStorage {
     Memory,
 }
 
+impl TokenStorage {
+    /// Whether other tabs can hold this tab's session. A memory-only session exists in this tab
+    /// alone (a duplicated tab does not inherit it), so there is no one to coordinate with, and
+    /// nothing about it is announced to other pages of the origin.
+    pub fn shared_between_tabs(self) -> bool {
+        self == Self::Session
+    }
+}
+
 /// A validated configuration with every default filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppConfig {
@@ -118,6 +128,17 @@ impl AppConfig {
             brand_id: self.brand_id.clone(),
             display: self.display.clone(),
             login_hint: None,
+        }
+    }
+
+    /// What a pending sign-in or a session made with this configuration is bound to.
+    pub fn binding(&self) -> ServerBinding {
+        ServerBinding {
+            client_id: self.client_id.clone(),
+            token_endpoint: self.token_endpoint.clone(),
+            revoke_endpoint: self.revoke_endpoint.clone(),
+            api_base: self.api_base.clone(),
+            issuer: self.issuer.clone(),
         }
     }
 

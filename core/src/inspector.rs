@@ -225,7 +225,13 @@ mod tests {
             redirect_uri: "http://localhost:5000/oauth2callback".into(),
             ..Default::default()
         };
-        start(&r, &mut SeededEntropy(1), Timestamp::from_secs(1)).unwrap()
+        start(
+            &r,
+            &crate::binding::ServerBinding::default(),
+            &mut SeededEntropy(1),
+            Timestamp::from_secs(1),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`pkce`]: code verifier and S256 challenge (RFC 7636).
 //! - [`authorize`]: the `state` value, the pending authorization record, the authorize URL.
 //! - [`callback`]: the callback URL to one typed outcome or a typed rejection.
+//! - [`binding`]: the client and server a pending sign-in or a session belongs to.
 //! - [`token`]: token, refresh and revoke request bodies; the token response.
 //! - [`error`]: RFC 6749 and RingCentral error shapes to one typed error with user-facing text.
 //! - [`session`]: the session state machine.
@@ -19,6 +20,7 @@
 //! - [`inspector`]: the step-by-step record of the last sign-in shown by the PKCE inspector.
 
 pub mod authorize;
+pub mod binding;
 pub mod callback;
 pub mod config;
 pub mod error;

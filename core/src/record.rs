@@ -10,21 +10,27 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::authorize::{PendingAuthorization, StateToken};
+use crate::binding::ServerBinding;
 use crate::error::{ApiError, oauth_kind};
 use crate::inspector::Inspector;
 use crate::pkce::CodeVerifier;
 use crate::secret::{AccessToken, RefreshToken};
 use crate::session::{Notice, StoredSession};
+use crate::tabs::TabKey;
 use crate::time::Timestamp;
 use crate::token::TokenSet;
 
 /// Current format versions. Bump when a stored shape changes.
-pub const SESSION_VERSION: u32 = 1;
-pub const PENDING_VERSION: u32 = 1;
+/// Version 2 added the tab key and the server binding to both.
+pub const SESSION_VERSION: u32 = 2;
+pub const PENDING_VERSION: u32 = 2;
 pub const INSPECTOR_VERSION: u32 = 1;
 pub const ENDED_VERSION: u32 = 1;
 /// Stored records larger than this are not parsed.
 pub const MAX_RECORD_BYTES: usize = 128 * 1024;
+/// A session generation above this is refused as damaged: a refresh a second for a hundred
+/// million years stays below it, and so the `+ 1` of a refresh can never overflow.
+pub const MAX_GENERATION: u64 = 1 << 53;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RecordError {
@@ -77,9 +83,11 @@ fn decode<T: DeserializeOwned>(
 }
 
 #[derive(Serialize, Deserialize)]
-struct SessionV1 {
+struct SessionV2 {
     grant_id: String,
     generation: u64,
+    tab_key: String,
+    binding: ServerBinding,
     access_token: AccessToken,
     issued_at: Timestamp,
     expires_in: Option<u64>,
@@ -96,9 +104,11 @@ pub fn encode_session(s: &StoredSession) -> String {
     let t = &s.tokens;
     encode(
         SESSION_VERSION,
-        SessionV1 {
+        SessionV2 {
             grant_id: s.grant_id.clone(),
             generation: s.generation,
+            tab_key: s.tab_key.to_text(),
+            binding: s.binding.clone(),
             access_token: t.access_token.clone(),
             issued_at: t.issued_at,
             expires_in: t.expires_in,
@@ -114,7 +124,7 @@ pub fn encode_session(s: &StoredSession) -> String {
 }
 
 pub fn decode_session(text: &str) -> Result<StoredSession, RecordError> {
-    let r: SessionV1 = decode("session", SESSION_VERSION, text)?;
+    let r: SessionV2 = decode("session", SESSION_VERSION, text)?;
     let corrupt = |detail: &str| RecordError::Corrupt {
         what: "session",
         detail: detail.into(),
@@ -128,9 +138,15 @@ pub fn decode_session(text: &str) -> Result<StoredSession, RecordError> {
     if r.expires_at.is_some_and(|e| e < r.issued_at) {
         return Err(corrupt("expiry before issue"));
     }
+    if r.generation > MAX_GENERATION {
+        return Err(corrupt("generation out of range"));
+    }
+    let tab_key = TabKey::from_text(&r.tab_key).ok_or_else(|| corrupt("bad tab key"))?;
     Ok(StoredSession {
         grant_id: r.grant_id,
         generation: r.generation,
+        tab_key,
+        binding: r.binding,
         tokens: TokenSet {
             access_token: r.access_token,
             issued_at: r.issued_at,
@@ -151,7 +167,8 @@ struct PendingOut<'a> {
     state: &'a str,
     verifier: &'a str,
     redirect_uri: &'a str,
-    client_id: &'a str,
+    tab_key: String,
+    binding: &'a ServerBinding,
     created_at: Timestamp,
 }
 
@@ -160,7 +177,8 @@ struct PendingIn {
     state: String,
     verifier: CodeVerifier,
     redirect_uri: String,
-    client_id: String,
+    tab_key: String,
+    binding: ServerBinding,
     created_at: Timestamp,
 }
 
@@ -171,7 +189,8 @@ pub fn encode_pending(p: &PendingAuthorization) -> String {
             state: p.state.expose(),
             verifier: p.verifier.expose(),
             redirect_uri: &p.redirect_uri,
-            client_id: &p.client_id,
+            tab_key: p.tab_key.to_text(),
+            binding: &p.binding,
             created_at: p.created_at,
         },
     )
@@ -185,11 +204,16 @@ pub fn decode_pending(text: &str) -> Result<PendingAuthorization, RecordError> {
             detail: "state too short".into(),
         });
     }
+    let tab_key = TabKey::from_text(&r.tab_key).ok_or_else(|| RecordError::Corrupt {
+        what: "sign-in in progress",
+        detail: "bad tab key".into(),
+    })?;
     Ok(PendingAuthorization {
         state: StateToken::from_stored(r.state),
         verifier: r.verifier,
         redirect_uri: r.redirect_uri,
-        client_id: r.client_id,
+        tab_key,
+        binding: r.binding,
         created_at: r.created_at,
     })
 }
@@ -290,6 +314,8 @@ mod tests {
         StoredSession {
             grant_id: "g1".into(),
             generation: 4,
+            tab_key: TabKey::from_bytes([5; crate::tabs::TAB_KEY_BYTES]),
+            binding: binding(),
             tokens,
         }
     }
@@ -301,14 +327,26 @@ mod tests {
             redirect_uri: "https://app/cb".into(),
             ..Default::default()
         };
-        start(&r, &mut SeededEntropy(3), T0).unwrap().pending
+        start(&r, &binding(), &mut SeededEntropy(3), T0)
+            .unwrap()
+            .pending
+    }
+
+    fn binding() -> ServerBinding {
+        ServerBinding {
+            client_id: "c".into(),
+            token_endpoint: "https://h/t".into(),
+            revoke_endpoint: "https://h/r".into(),
+            api_base: "https://h/api".into(),
+            issuer: Some("https://h".into()),
+        }
     }
 
     #[test]
     fn session_round_trips() {
         let s = session();
         let text = encode_session(&s);
-        assert!(text.starts_with(r#"{"v":1,"#));
+        assert!(text.starts_with(r#"{"v":2,"#));
         assert_eq!(decode_session(&text).unwrap(), s);
     }
 
@@ -322,15 +360,15 @@ mod tests {
     #[test]
     fn versions_are_checked() {
         let text = encode_session(&session());
-        let old = text.replacen(r#""v":1"#, r#""v":0"#, 1);
+        let old = text.replacen(r#""v":2"#, r#""v":1"#, 1);
         assert_eq!(
             decode_session(&old),
             Err(RecordError::Outdated {
                 what: "session",
-                found: 0
+                found: 1
             })
         );
-        let newer = text.replacen(r#""v":1"#, r#""v":7"#, 1);
+        let newer = text.replacen(r#""v":2"#, r#""v":7"#, 1);
         assert_eq!(
             decode_session(&newer),
             Err(RecordError::Newer {

@@ -257,11 +257,16 @@ impl Sim {
                     self.answer(http, result)?;
                 }
             }
-            Ev::Deliver { to, from, text } => {
+            Ev::Deliver {
+                to,
+                from,
+                channel,
+                text,
+            } => {
                 if self.pages.contains_key(&to) {
                     let short: String = text.chars().take(60).collect();
                     self.note(|| format!("page {to}: message from page {from}: {short}"));
-                    self.with_page(to, |p, ctx| p.on_message(&text, ctx))?;
+                    self.with_page(to, |p, ctx| p.on_message(&channel, &text, ctx))?;
                 }
             }
         }
@@ -434,7 +439,7 @@ impl Sim {
         for o in out {
             match o {
                 Out::Http { kind, body } => self.send(page, kind, body)?,
-                Out::Post(text) => self.post(page, text),
+                Out::Post { channel, text } => self.post(page, channel, text),
                 Out::SetWake { at, generation } => self.world.at(
                     at,
                     Ev::Timer {
@@ -580,7 +585,8 @@ impl Sim {
     }
 
     /// Channel text from `from` to every other page of the app.
-    fn post(&mut self, from: u64, text: String) {
+    /// Delivers `text` to every other page; each hears it only if it is on `channel` then.
+    fn post(&mut self, from: u64, channel: String, text: String) {
         let to: Vec<u64> = self.pages.keys().copied().filter(|p| *p != from).collect();
         for page in to {
             let delay = if self.src.chance(100) {
@@ -594,6 +600,7 @@ impl Sim {
                 Ev::Deliver {
                     to: page,
                     from,
+                    channel: channel.clone(),
                     text: text.clone(),
                 },
             );

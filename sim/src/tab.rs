@@ -12,12 +12,13 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use rc_pkce_core::authorize::{self, AuthorizeRequest};
+use rc_pkce_core::binding::ServerBinding;
 use rc_pkce_core::error::{ApiError, parse_error_response};
 use rc_pkce_core::record::{
     decode_ended, decode_pending, decode_session, encode_ended, encode_pending, encode_session,
 };
 use rc_pkce_core::session::{CallId, Effect, Event, Session, handles_callback};
-use rc_pkce_core::tabs::{Codec, Coordinator, Holding, Input, Output};
+use rc_pkce_core::tabs::{Channel, Coordinator, Holding, Input, Output};
 use rc_pkce_core::token::{TokenSet, read_token_answer};
 use rc_pkce_core::{Entropy, Timestamp};
 
@@ -30,8 +31,6 @@ pub const APP_URL: &str = "http://localhost:5000/";
 pub const REDIRECT_URI: &str = "http://localhost:5000/oauth2callback";
 pub const AUTHORIZE_ENDPOINT: &str = "https://platform.ringcentral.sim/restapi/oauth/authorize";
 const SERVER_ORIGIN: &str = "https://platform.ringcentral.sim";
-/// `src/browser/tabs.rs`.
-pub const LOCK_PREFIX: &str = "rc-pkce.refresh.";
 /// The account page's first reads (`src/api`).
 const EXTENSION_PATH: &str = "/account/~/extension/~";
 const ACCOUNT_PATH: &str = "/account/~";
@@ -81,8 +80,8 @@ pub enum HttpKind {
 pub enum Out {
     /// Send a request: a form body for the token and revoke endpoints, the bearer token for a read.
     Http { kind: HttpKind, body: String },
-    /// Post this text on the channel.
-    Post(String),
+    /// Post this text on the channel of this name.
+    Post { channel: String, text: String },
     /// The session's wake-up: at `at`, [`crate::world::Timer::Wake`] with `generation`.
     SetWake { at: u64, generation: u64 },
     /// Start the ask wait of lock acquisition `acquisition`.
@@ -118,7 +117,8 @@ pub struct Page {
     pub tab: u64,
     session: Session,
     coordinator: Coordinator,
-    codec: Codec,
+    /// The channel the coordinator said to be on (`Tabs::join`).
+    channel: Option<Channel>,
     plant: Plant,
     // The driver.
     queue: VecDeque<Event>,
@@ -146,6 +146,17 @@ pub struct Page {
     held_token: Option<String>,
 }
 
+/// The one server every page of the simulation is configured for.
+fn binding() -> ServerBinding {
+    ServerBinding {
+        client_id: CLIENT_ID.into(),
+        token_endpoint: format!("{SERVER_ORIGIN}/restapi/oauth/token"),
+        revoke_endpoint: format!("{SERVER_ORIGIN}/restapi/oauth/revoke"),
+        api_base: format!("{SERVER_ORIGIN}/restapi/v1.0"),
+        issuer: None,
+    }
+}
+
 fn ts(ms: u64) -> Timestamp {
     Timestamp::from_millis(ms)
 }
@@ -156,9 +167,9 @@ impl Page {
         let mut page = Self {
             id,
             tab,
-            session: Session::new(CLIENT_ID),
+            session: Session::new(binding()),
             coordinator: Coordinator::new(format!("p{id}")),
-            codec: Codec,
+            channel: None,
             plant,
             queue: VecDeque::new(),
             busy: false,
@@ -250,7 +261,6 @@ impl Page {
             Event::CallbackReceived {
                 url: url.to_string(),
                 pending,
-                expected_issuer: None,
             },
             ctx,
         );
@@ -266,7 +276,7 @@ impl Page {
             scope: None,
             ..Default::default()
         };
-        match authorize::start(&request, entropy, ts(ctx.now)) {
+        match authorize::start(&request, &binding(), entropy, ts(ctx.now)) {
             Ok(started) => {
                 self.save_inspector(ctx);
                 self.dispatch(
@@ -321,11 +331,20 @@ impl Page {
         self.step(Input::Heartbeat, ctx);
     }
 
-    pub fn on_message(&mut self, text: &str, ctx: &mut Ctx<'_>) {
-        // Text that is not a message of this app is dropped.
-        if let Ok(m) = self.codec.decode(text) {
+    /// Text posted on the channel `channel` reaches this page (heard only while it is on it).
+    pub fn on_message(&mut self, channel: &str, text: &str, ctx: &mut Ctx<'_>) {
+        let Some(joined) = self.channel.as_ref().filter(|c| c.name == channel) else {
+            return;
+        };
+        // Text not signed with this session's key, or not a message at all, is dropped.
+        if let Ok(m) = joined.codec.decode(text) {
             self.step(Input::Received(m), ctx);
         }
+    }
+
+    /// The name of the channel this page is on, if any.
+    pub fn channel(&self) -> Option<&str> {
+        self.channel.as_ref().map(|c| c.name.as_str())
     }
 
     /// The Web Lock of `acquisition` is granted (the `on_lock` callback of `Tabs::acquire`).
@@ -336,30 +355,26 @@ impl Page {
             return;
         }
         self.release = Some(acquisition);
-        let Some(grant_id) = self.granted.remove(&acquisition) else {
+        if self.granted.remove(&acquisition).is_none() {
             return;
-        };
+        }
         if self.plant == Plant::SkipAsk {
             self.dispatch(Event::RefreshLockGranted, ctx);
             return;
         }
-        self.asked_at = Some(ctx.now);
-        let rest = self.step(Input::LockGranted { grant_id }, ctx);
-        let wait = rest.iter().find_map(|o| match o {
-            Output::StartAskWait { ms } => Some(*ms),
-            _ => None,
-        });
-        if let Some(ms) = wait {
-            self.ask_waits += 1;
-            ctx.out.push(Out::AskWait { acquisition, ms });
-        }
+        let out = self.step(Input::LockGranted, ctx);
+        self.follow(acquisition, &out, ctx);
     }
 
-    /// `wait_for_answers` in `src/browser/tabs.rs`: go ahead, or wait again when the coordinator
-    /// asked again (the wait spanned a freeze).
+    /// The ask wait of `acquisition` is over (its timer in `follow`).
     pub fn on_ask_wait_over(&mut self, acquisition: u64, ctx: &mut Ctx<'_>) {
         self.ask_waits = self.ask_waits.saturating_sub(1);
         let out = self.step(Input::AskWaitOver, ctx);
+        self.follow(acquisition, &out, ctx);
+    }
+
+    /// `follow` in `src/browser/tabs.rs`: go ahead, or wait for the peers' answers to the ask.
+    fn follow(&mut self, acquisition: u64, out: &[Output], ctx: &mut Ctx<'_>) {
         if out.contains(&Output::LockReady) {
             self.dispatch(Event::RefreshLockGranted, ctx);
         } else if let Some(ms) = out.iter().find_map(|o| match o {
@@ -478,11 +493,12 @@ impl Page {
                     self.release_lock(ctx);
                 }
             }
-            Effect::PostRevoke { body } => ctx.out.push(Out::Http {
+            // One server in the simulation, so every record is bound to it: one revoke endpoint.
+            Effect::PostRevoke { endpoint: _, body } => ctx.out.push(Out::Http {
                 kind: HttpKind::Revoke,
                 body: body.expose().to_string(),
             }),
-            Effect::AcquireRefreshLock { grant_id } => self.acquire_lock(grant_id, ctx),
+            Effect::AcquireRefreshLock { name } => self.acquire_lock(name, ctx),
             Effect::ReleaseRefreshLock => self.release_lock(ctx),
             Effect::StoreSession(s) => {
                 let result = ctx.storage.set(keys::SESSION, encode_session(&s));
@@ -553,11 +569,7 @@ impl Page {
 
     /// The driver's `publish_view`: the coordinator learns what this tab holds now.
     fn publish_view(&mut self, ctx: &mut Ctx<'_>) {
-        let holding = self.session.current().map(|s| Holding {
-            grant_id: s.grant_id.clone(),
-            generation: s.generation,
-            record: encode_session(s),
-        });
+        let holding = self.session.current().map(Holding::of);
         self.step(Input::SetGrant(holding), ctx);
     }
 
@@ -568,7 +580,16 @@ impl Page {
         let mut rest = Vec::new();
         for output in outputs {
             match output {
-                Output::Post(m) => ctx.out.push(Out::Post(self.codec.encode(&m))),
+                Output::Join(channel) => self.channel = Some(channel),
+                Output::Leave => self.channel = None,
+                Output::Post(m) => {
+                    if let Some(ch) = &self.channel {
+                        ctx.out.push(Out::Post {
+                            channel: ch.name.clone(),
+                            text: ch.codec.encode(&m),
+                        });
+                    }
+                }
                 Output::Deliver(b) => self.dispatch(Event::FromOtherTab(*b), ctx),
                 Output::PeersChanged => self.publish_view(ctx),
                 lock @ (Output::StartAskWait { .. } | Output::LockReady) => rest.push(lock),
@@ -577,12 +598,11 @@ impl Page {
         rest
     }
 
-    fn acquire_lock(&mut self, grant_id: String, ctx: &mut Ctx<'_>) {
+    fn acquire_lock(&mut self, name: String, ctx: &mut Ctx<'_>) {
         self.lock_wanted = true;
         let acquisition = self.next_acquisition;
         self.next_acquisition += 1;
-        let name = format!("{LOCK_PREFIX}{grant_id}");
-        self.granted.insert(acquisition, grant_id);
+        self.granted.insert(acquisition, name.clone());
         ctx.out.push(Out::LockRequest { name, acquisition });
     }
 

@@ -48,10 +48,11 @@ pub enum Ev {
         http: u64,
         result: Result<Response, Failure>,
     },
-    /// Channel text for `to` from `from`.
+    /// Text `from` posted on `channel`, for `to`.
     Deliver {
         to: u64,
         from: u64,
+        channel: String,
         text: String,
     },
 }

@@ -2,27 +2,29 @@
 //! grant's Web Lock (`navigator.locks`, one lock per grant) for the tab that refreshes.
 //!
 //! Every decision (who answers whom, which messages count, when a peer is gone, when the lock
-//! holder may refresh) is the core [`Coordinator`]'s. This adapter owns the channel, the lock
-//! request and its release, the heartbeat interval, the ask-wait timer and the `pagehide`
-//! listener; it feeds each of them to the coordinator and carries out what it answers.
+//! holder may refresh, which channel and lock names to use) is the core's. This adapter owns the
+//! channel the [`Coordinator`] says to be on (opened and closed as it says: [`Output::Join`],
+//! [`Output::Leave`]), the lock request and its release, the heartbeat interval, the ask-wait timer
+//! and the `pagehide` listener; it feeds each of them to the coordinator and carries out what it
+//! answers. Channel text goes through the joined channel's [`Codec`], which drops anything not
+//! signed with the session's key.
 //!
 //! Where either API is missing, every tab refreshes on its own (the single-tab behaviour) and the
-//! session panel says so.
+//! session panel says so. With tokens kept in memory nothing is shared at all: no channel is
+//! opened and no lock is taken.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
 use rc_pkce_core::session::Broadcast;
-use rc_pkce_core::tabs::{Codec, Coordinator, HEARTBEAT_MS, Holding, Input, Output};
+use rc_pkce_core::session::StoredSession;
+use rc_pkce_core::tabs::{Channel, Codec, Coordinator, HEARTBEAT_MS, Holding, Input, Output};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use super::clock;
 use super::timer::set_timeout;
-
-const CHANNEL: &str = "rc-pkce.tabs";
-const LOCK_PREFIX: &str = "rc-pkce.refresh.";
 
 /// Whether tabs can share a session here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub enum Support {
     Shared,
     /// The named API is missing: each tab refreshes on its own.
     SingleTab(&'static str),
+    /// Tokens are kept in this tab's memory only: no other tab can have them.
+    NotShared,
 }
 
 /// What the coordinator tells the driver.
@@ -41,9 +45,12 @@ pub enum TabEvent {
 }
 
 pub struct Tabs {
-    channel: Option<web_sys::BroadcastChannel>,
+    /// Whether this tab shares its session at all (not with tokens in memory).
+    shared: bool,
+    has_channel: bool,
+    /// The channel the coordinator said to be on, and its codec.
+    channel: RefCell<Option<(web_sys::BroadcastChannel, Codec)>>,
     locks: Option<JsValue>,
-    codec: Codec,
     coordinator: RefCell<Coordinator>,
     release: RefCell<Option<Function>>,
     lock_wanted: Cell<bool>,
@@ -51,27 +58,26 @@ pub struct Tabs {
 }
 
 impl Tabs {
-    /// Sets up the channel and lifecycle listeners. `tab_id` only needs to be unique among tabs.
-    pub fn new(tab_id: String, handler: Rc<dyn Fn(TabEvent)>) -> Rc<Self> {
+    /// Sets up the lifecycle listeners; the channel is opened once the session holds a grant.
+    /// `tab_id` only needs to be unique among tabs; `shared` is false when tokens are kept in
+    /// memory ([`rc_pkce_core::config::TokenStorage::shared_between_tabs`]).
+    pub fn new(tab_id: String, shared: bool, handler: Rc<dyn Fn(TabEvent)>) -> Rc<Self> {
         let window = web_sys::window();
         let locks = window
             .as_ref()
             .and_then(|w| Reflect::get(&w.navigator(), &"locks".into()).ok())
             .filter(|l| !l.is_undefined() && !l.is_null());
-        let channel = has_broadcast_channel()
-            .then(|| web_sys::BroadcastChannel::new(CHANNEL).ok())
-            .flatten();
         let tabs = Rc::new(Self {
-            channel,
+            shared,
+            has_channel: has_broadcast_channel(),
+            channel: RefCell::new(None),
             locks,
-            codec: Codec,
             coordinator: RefCell::new(Coordinator::new(tab_id)),
             release: RefCell::new(None),
             lock_wanted: Cell::new(false),
             handler,
         });
         if tabs.support() == Support::Shared {
-            tabs.listen();
             tabs.heartbeat();
             tabs.say_bye_on_pagehide();
         }
@@ -79,10 +85,11 @@ impl Tabs {
     }
 
     pub fn support(&self) -> Support {
-        match (&self.locks, &self.channel) {
-            (Some(_), Some(_)) => Support::Shared,
-            (None, _) => Support::SingleTab("Web Locks"),
-            (_, None) => Support::SingleTab("BroadcastChannel"),
+        match (self.shared, &self.locks, self.has_channel) {
+            (false, _, _) => Support::NotShared,
+            (true, Some(_), true) => Support::Shared,
+            (true, None, _) => Support::SingleTab("Web Locks"),
+            (true, _, false) => Support::SingleTab("BroadcastChannel"),
         }
     }
 
@@ -91,30 +98,25 @@ impl Tabs {
         self.coordinator.borrow().sharing_count(clock::now())
     }
 
-    /// Tells the coordinator which grant this tab holds now (after every session change). The caller
-    /// re-reads [`Tabs::sharing_count`] afterwards, so no event is raised here.
-    pub fn set_grant(&self, current: Option<(String, u64, String)>) {
-        let holding = current.map(|(grant_id, generation, record)| Holding {
-            grant_id,
-            generation,
-            record,
-        });
-        self.step(Input::SetGrant(holding));
+    /// Tells the coordinator which session this tab holds now (after every session change). The
+    /// caller re-reads [`Tabs::sharing_count`] afterwards, so no event is raised here.
+    pub fn set_grant(self: &Rc<Self>, current: Option<&StoredSession>) {
+        self.step(Input::SetGrant(current.map(Holding::of)));
     }
 
-    pub fn publish(&self, message: &Broadcast) {
+    pub fn publish(self: &Rc<Self>, message: &Broadcast) {
         self.step(Input::Publish(message.clone()));
     }
 
-    /// Takes the grant's lock, then calls `granted`. Without Web Locks, grants at once.
-    pub fn acquire(self: &Rc<Self>, grant_id: &str, granted: impl FnOnce() + 'static) {
+    /// Takes the lock `name` (the grant's, named by the core), then calls `granted`. Without Web
+    /// Locks, or when nothing is shared, grants at once.
+    pub fn acquire(self: &Rc<Self>, name: &str, granted: impl FnOnce() + 'static) {
         self.lock_wanted.set(true);
         let (Some(locks), Support::Shared) = (self.locks.clone(), self.support()) else {
             wasm_bindgen_futures::spawn_local(async move { granted() });
             return;
         };
         let me = Rc::clone(self);
-        let grant = grant_id.to_string();
         let granted = RefCell::new(Some(granted));
         let on_lock = Closure::once_into_js(move |_lock: JsValue| -> Promise {
             Promise::new(&mut |resolve, _reject| {
@@ -127,16 +129,8 @@ impl Tabs {
                 let Some(granted) = granted.borrow_mut().take() else {
                     return;
                 };
-                let input = Input::LockGranted {
-                    grant_id: grant.clone(),
-                };
-                let wait = me.step(input).into_iter().find_map(|o| match o {
-                    Output::StartAskWait { ms } => Some(ms),
-                    _ => None,
-                });
-                if let Some(ms) = wait {
-                    wait_for_answers(Rc::clone(&me), ms, granted);
-                }
+                let out = me.step(Input::LockGranted);
+                follow(&me, &out, granted);
             })
         });
         let request = Reflect::get(&locks, &"request".into())
@@ -144,7 +138,7 @@ impl Tabs {
             .and_then(|f| f.dyn_into::<Function>().ok());
         match request {
             Some(request) => {
-                let _ = request.call2(&locks, &format!("{LOCK_PREFIX}{grant_id}").into(), &on_lock);
+                let _ = request.call2(&locks, &name.into(), &on_lock);
             }
             None => {
                 if let Ok(f) = on_lock.dyn_into::<Function>() {
@@ -163,15 +157,17 @@ impl Tabs {
 
     /// Feeds one input to the coordinator and carries out its posts and events. The lock outputs
     /// are returned for the caller that waits on them ([`Tabs::acquire`]).
-    fn step(&self, input: Input) -> Vec<Output> {
+    fn step(self: &Rc<Self>, input: Input) -> Vec<Output> {
         // The borrow ends before the handler runs: the driver calls back into `set_grant`.
         let outputs = self.coordinator.borrow_mut().handle(input, clock::now());
         let mut rest = Vec::new();
         for output in outputs {
             match output {
+                Output::Join(channel) => self.join(channel),
+                Output::Leave => self.leave(),
                 Output::Post(m) => {
-                    if let Some(ch) = &self.channel {
-                        let _ = ch.post_message(&self.codec.encode(&m).into());
+                    if let Some((ch, codec)) = &*self.channel.borrow() {
+                        let _ = ch.post_message(&codec.encode(&m).into());
                     }
                 }
                 Output::Deliver(b) => (self.handler)(TabEvent::Broadcast(b)),
@@ -182,20 +178,41 @@ impl Tabs {
         rest
     }
 
-    fn listen(self: &Rc<Self>) {
-        let Some(channel) = &self.channel else { return };
+    /// Opens the channel `channel` names, closing the one before.
+    fn join(self: &Rc<Self>, channel: Channel) {
+        self.leave();
+        if self.support() != Support::Shared {
+            return;
+        }
+        let Ok(ch) = web_sys::BroadcastChannel::new(&channel.name) else {
+            return;
+        };
         let me = Rc::downgrade(self);
         let cb = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
             let (Some(me), Some(text)) = (me.upgrade(), e.data().as_string()) else {
                 return;
             };
-            // Text that is not a message of this app (too large, unknown, damaged) is dropped.
-            if let Ok(m) = me.codec.decode(&text) {
+            // Text not signed with this session's key, or not a message at all, is dropped.
+            let decoded = me
+                .channel
+                .borrow()
+                .as_ref()
+                .map(|(_, codec)| codec.decode(&text));
+            if let Some(Ok(m)) = decoded {
                 me.step(Input::Received(m));
             }
         });
-        channel.set_onmessage(Some(cb.as_ref().unchecked_ref()));
+        ch.set_onmessage(Some(cb.as_ref().unchecked_ref()));
+        // The closure lives as long as the page; a closed channel no longer calls it.
         cb.forget();
+        *self.channel.borrow_mut() = Some((ch, channel.codec));
+    }
+
+    fn leave(&self) {
+        if let Some((ch, _)) = self.channel.borrow_mut().take() {
+            ch.set_onmessage(None);
+            ch.close();
+        }
     }
 
     fn heartbeat(self: &Rc<Self>) {
@@ -230,20 +247,22 @@ impl Tabs {
     }
 }
 
-/// Waits `ms` for the peers' answers to the lock holder's ask, then calls `granted`, or waits
-/// again when the coordinator asked again (the wait spanned a freeze).
-fn wait_for_answers(tabs: Rc<Tabs>, ms: u64, granted: impl FnOnce() + 'static) {
-    let _ = set_timeout(ms, move || {
-        let out = tabs.step(Input::AskWaitOver);
-        if out.contains(&Output::LockReady) {
-            granted();
-        } else if let Some(ms) = out.iter().find_map(|o| match o {
-            Output::StartAskWait { ms } => Some(*ms),
-            _ => None,
-        }) {
-            wait_for_answers(Rc::clone(&tabs), ms, granted);
-        }
-    });
+/// Does what the coordinator said about the lock holder: go ahead (`granted`), or wait for the
+/// peers' answers to its ask and then ask the coordinator again (it asks once more when the wait
+/// spanned a freeze).
+fn follow(tabs: &Rc<Tabs>, out: &[Output], granted: impl FnOnce() + 'static) {
+    if out.contains(&Output::LockReady) {
+        granted();
+    } else if let Some(ms) = out.iter().find_map(|o| match o {
+        Output::StartAskWait { ms } => Some(*ms),
+        _ => None,
+    }) {
+        let tabs = Rc::clone(tabs);
+        let _ = set_timeout(ms, move || {
+            let out = tabs.step(Input::AskWaitOver);
+            follow(&tabs, &out, granted);
+        });
+    }
 }
 
 fn has_broadcast_channel() -> bool {

@@ -116,7 +116,7 @@ impl<P: Platform + 'static> Driver<P> {
     /// before anything renders (so the token request does not wait for the UI).
     pub fn start(config: AppConfig, platform: P, observer: Rc<dyn Observer>) -> Rc<Self> {
         let driver = Rc::new(Self {
-            session: RefCell::new(Session::new(config.client_id.clone())),
+            session: RefCell::new(Session::new(config.binding())),
             config,
             platform,
             observer,
@@ -241,9 +241,9 @@ impl<P: Platform + 'static> Driver<P> {
                     me.platform.discard_early_soon();
                 }));
             }
-            Effect::PostRevoke { body } => {
+            Effect::PostRevoke { endpoint, body } => {
                 let answer = self.answer(Request::Form {
-                    url: self.config.revoke_endpoint.clone(),
+                    url: endpoint,
                     body,
                 });
                 let me = Rc::clone(self);
@@ -261,7 +261,7 @@ impl<P: Platform + 'static> Driver<P> {
                     me.dispatch(Event::RevokeFinished { result });
                 }));
             }
-            Effect::AcquireRefreshLock { grant_id } => self.platform.acquire_lock(&grant_id),
+            Effect::AcquireRefreshLock { name } => self.platform.acquire_lock(&name),
             Effect::ReleaseRefreshLock => self.platform.release_lock(),
             Effect::StoreSession(s) => {
                 let result = self
@@ -355,7 +355,13 @@ impl<P: Platform + 'static> Driver<P> {
     pub fn sign_in(self: &Rc<Self>) {
         let now = self.platform.now();
         let mut entropy = PlatformEntropy(&self.platform);
-        match authorize::start(&self.config.authorize_request(), &mut entropy, now) {
+        let binding = self.config.binding();
+        match authorize::start(
+            &self.config.authorize_request(),
+            &binding,
+            &mut entropy,
+            now,
+        ) {
             Ok(started) => {
                 *self.inspector.borrow_mut() = Inspector::start(&started, now);
                 self.save_inspector();
@@ -389,11 +395,7 @@ impl<P: Platform + 'static> Driver<P> {
                 None
             }
         };
-        self.dispatch(Event::CallbackReceived {
-            url,
-            pending,
-            expected_issuer: self.config.issuer.clone(),
-        });
+        self.dispatch(Event::CallbackReceived { url, pending });
     }
 
     pub fn refresh_now(self: &Rc<Self>) {

@@ -17,6 +17,7 @@ use rc_pkce_core::random::EntropyError;
 use rc_pkce_core::record::{decode_pending, decode_session, encode_session};
 use rc_pkce_core::session::{Broadcast, Notice, Phase, StoredSession};
 use rc_pkce_core::storage::{StorageError, StoreKind};
+use rc_pkce_core::tabs::{TAB_KEY_BYTES, TabKey};
 use rc_pkce_core::token::parse_token_response;
 use rc_pkce_core::url::{form_encode, parse_query, query_of};
 
@@ -345,6 +346,11 @@ fn bearer(request: &Request) -> &str {
     }
 }
 
+/// The Web Lock of [`signed_in_tab`]'s grant: named after its key, so no other page can guess it.
+fn grant_lock() -> String {
+    TabKey::from_bytes([4; TAB_KEY_BYTES]).lock_name("grant-1")
+}
+
 /// A tab that has been signed in: the stored session of access token `access`, which is due for
 /// a refresh `due_in` seconds from now.
 fn signed_in_tab(access: &str, due_in: i64) -> Fake {
@@ -363,6 +369,8 @@ fn signed_in_tab(access: &str, due_in: i64) -> Fake {
     let session = StoredSession {
         grant_id: "grant-1".into(),
         generation: 0,
+        tab_key: TabKey::from_bytes([4; TAB_KEY_BYTES]),
+        binding: config().binding(),
         tokens: set,
     };
     fake.store(Area::Tokens, keys::SESSION, &encode_session(&session))
@@ -538,7 +546,10 @@ fn an_answer_the_first_load_module_already_got_is_taken_instead_of_sending_again
 fn a_due_refresh_waits_for_the_lock_then_posts_once_and_publishes() {
     let fake = signed_in_tab("AT0", -1);
     let mut page = load(&fake, "http://localhost:5000/account");
-    assert_eq!(*fake.0.locks.borrow(), ["acquire grant-1"]);
+    assert_eq!(
+        *fake.0.locks.borrow(),
+        [format!("acquire {}", grant_lock())]
+    );
     assert!(
         page.requests().is_empty(),
         "nothing is sent before the lock"
@@ -551,7 +562,10 @@ fn a_due_refresh_waits_for_the_lock_then_posts_once_and_publishes() {
     assert_eq!(body["refresh_token"], "RT0");
     let stored = decode_session(&page.stored(Area::Tokens, keys::SESSION).unwrap()).unwrap();
     assert_eq!(stored.generation, 1);
-    assert_eq!(*fake.0.locks.borrow(), ["acquire grant-1", "release"]);
+    assert_eq!(
+        *fake.0.locks.borrow(),
+        [format!("acquire {}", grant_lock()), "release".into()]
+    );
     assert!(matches!(
         fake.0.published.borrow().as_slice(),
         [Broadcast::Tokens(s)] if s.generation == 1
@@ -578,7 +592,10 @@ fn a_401_refreshes_once_and_the_call_is_retried_with_the_new_token() {
     page.settle();
     let first = page.answer("/account/~", status(401, r#"{"errorCode":"TokenInvalid"}"#));
     assert_eq!(bearer(&first), "AT0");
-    assert_eq!(*fake.0.locks.borrow(), ["acquire grant-1"]);
+    assert_eq!(
+        *fake.0.locks.borrow(),
+        [format!("acquire {}", grant_lock())]
+    );
     page.signal(Signal::LockGranted);
     page.answer("/oauth/token", tokens("AT1", "RT1", 3600));
     let retry = page.answer("/account/~", ok(serde_json::json!({"id": 1})));

@@ -101,7 +101,13 @@ fn sign_in(config: &AppConfig, button: &web_sys::HtmlButtonElement, problem: &we
         }
     };
     let now = clock::now();
-    let started = match authorize::start(&config.authorize_request(), &mut SystemEntropy, now) {
+    let binding = config.binding();
+    let started = match authorize::start(
+        &config.authorize_request(),
+        &binding,
+        &mut SystemEntropy,
+        now,
+    ) {
         Ok(s) => s,
         Err(e) => return show(&e.to_string(), None),
     };
@@ -111,7 +117,7 @@ fn sign_in(config: &AppConfig, button: &web_sys::HtmlButtonElement, problem: &we
     }
     // One `handle` call per event kind, each with its event written out: the machine's dispatch
     // is inlined, so this module links only the transitions it can reach.
-    let mut session = Session::without_record(config.client_id.clone());
+    let mut session = Session::without_record(binding);
     let started = Event::SignInStarted {
         pending: started.pending,
         url: started.url,
@@ -171,10 +177,9 @@ pub async fn callback() {
     let callback = Event::CallbackReceived {
         url: url.clone(),
         pending: Some(pending),
-        expected_issuer: config.issuer.clone(),
     };
     // Its steps are the app's to record, when its session handles the same callback.
-    let mut session = Session::without_record(config.client_id.clone());
+    let mut session = Session::without_record(config.binding());
     let asked = session.handle(callback, clock::now()).into_iter();
     let Some(body) = asked
         .filter_map(|e| match e {

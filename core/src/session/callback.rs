@@ -6,10 +6,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::authorize::{PendingAuthorization, StateToken};
+use crate::binding::ServerBinding;
 use crate::callback::{CallbackOutcome, CallbackRejection, parse_callback};
 use crate::error::{ApiError, from_authorize_redirect};
 use crate::pkce::{CodeVerifier, sha256};
 use crate::secret::AuthorizationCode;
+use crate::tabs::TabKey;
 use crate::time::Timestamp;
 use crate::token::TokenRequest;
 
@@ -30,6 +32,8 @@ pub struct Exchange {
     verifier: CodeVerifier,
     redirect_uri: String,
     client_id: String,
+    tab_key: TabKey,
+    binding: ServerBinding,
     /// The sign-in's `state`, which names the grant with the code once tokens come (see
     /// [`grant_id_for`]). Kept rather than hashed up front: the first-load module that sends the exchange early never
     /// needs the name, and so carries no SHA-256 code for it.
@@ -47,21 +51,39 @@ impl Exchange {
         }
     }
 
+    /// The key of the session the exchange leads to.
+    pub fn tab_key(&self) -> &TabKey {
+        &self.tab_key
+    }
+
+    /// Where the session the exchange leads to belongs.
+    pub fn binding(&self) -> &ServerBinding {
+        &self.binding
+    }
+
     /// The grant the exchange leads to (see [`grant_id_for`]).
     pub fn grant_id(&self) -> String {
         grant_id_of(&self.state, self.code.expose())
     }
 }
 
-/// Checks `url` against this tab's pending record (state in constant time, age, issuer) and says
-/// what to do with it.
+/// Checks `url` against this tab's pending record (state in constant time, age, issuer) and the
+/// record against the configuration now in force (`current`), and says what to do with it.
 pub fn accept_callback(
     url: &str,
     pending: Option<&PendingAuthorization>,
-    expected_issuer: Option<&str>,
+    current: &ServerBinding,
     now: Timestamp,
 ) -> CallbackVerdict {
-    match parse_callback(url, pending, expected_issuer, now) {
+    let outcome = parse_callback(url, pending, current.issuer.as_deref(), now);
+    // Checked once the state matched (a forged callback must not cancel the sign-in): the code
+    // and verifier go to no token endpoint but the one the sign-in started with.
+    if outcome.is_ok()
+        && let Some(changed) = pending.and_then(|p| p.binding.differs_from(current))
+    {
+        return CallbackVerdict::Rejected(CallbackRejection::ServerChanged(changed));
+    }
+    match outcome {
         Err(rejection) => CallbackVerdict::Rejected(rejection),
         Ok(CallbackOutcome::Error {
             error, description, ..
@@ -71,7 +93,9 @@ pub fn accept_callback(
                 code,
                 verifier: p.verifier.duplicate(),
                 redirect_uri: p.redirect_uri.clone(),
-                client_id: p.client_id.clone(),
+                client_id: p.binding.client_id.clone(),
+                tab_key: p.tab_key.clone(),
+                binding: p.binding.clone(),
                 state: StateToken::from_stored(p.state.expose()),
             }),
             // parse_callback accepts no code without a record; this keeps it so if that changes.

@@ -4,10 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::authorize::PendingAuthorization;
+use crate::binding::{BindingField, ServerBinding};
 use crate::callback::CallbackRejection;
 use crate::error::ApiError;
 use crate::inspector::Step;
 use crate::storage::StorageError;
+use crate::tabs::TabKey;
 use crate::time::Timestamp;
 use crate::token::{FormBody, TokenSet};
 
@@ -50,6 +52,13 @@ pub enum Notice {
     AlreadySignedIn,
     /// A stored record could not be used and was deleted.
     StoredRecordDiscarded(String),
+    /// The stored session belongs to another client or server than the configuration now names
+    /// (Settings changed, `config.json` redeployed): it was deleted unused, and revoked where it
+    /// came from.
+    SessionOfAnotherServer {
+        changed: BindingField,
+        revoke: RevokeStatus,
+    },
     /// The newest tokens could not be stored, so the stored copy was removed: the session goes on
     /// in this tab but does not survive a reload.
     SessionNotSaved(StorageError),
@@ -62,10 +71,17 @@ pub struct StoredSession {
     pub grant_id: String,
     /// Increases with every refresh, so tabs can tell newer tokens from older ones.
     pub generation: u64,
+    /// Names the channel and lock of the tabs that share the session, and signs their messages.
+    /// Born with the sign-in ([`PendingAuthorization::tab_key`]).
+    pub tab_key: TabKey,
+    /// The client and server the tokens belong to.
+    pub binding: ServerBinding,
     pub tokens: TokenSet,
 }
 
 /// Messages between tabs that share a grant.
+// One is made per refresh or sign-out: the size of the larger variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Broadcast {
     Tokens(StoredSession),
@@ -103,7 +119,6 @@ pub enum Event {
     CallbackReceived {
         url: String,
         pending: Option<PendingAuthorization>,
-        expected_issuer: Option<String>,
     },
     /// The token endpoint answered request `id`.
     TokenResponse {
@@ -149,13 +164,16 @@ pub enum Effect {
         id: u64,
         body: FormBody,
     },
-    /// POST `body` to the revoke endpoint and answer with [`Event::RevokeFinished`].
+    /// POST `body` to `endpoint` (a revoke endpoint: the configured one, or that of the server
+    /// a discarded record came from) and answer with [`Event::RevokeFinished`].
     PostRevoke {
+        endpoint: String,
         body: FormBody,
     },
-    /// Take the grant's cross-tab lock, then answer with [`Event::RefreshLockGranted`].
+    /// Take the Web Lock of this name (the grant's, [`TabKey::lock_name`]), then answer with
+    /// [`Event::RefreshLockGranted`].
     AcquireRefreshLock {
-        grant_id: String,
+        name: String,
     },
     ReleaseRefreshLock,
     /// Write the session record and answer with [`Event::SessionStored`].

@@ -36,6 +36,7 @@ pub use policy::{
 };
 
 use crate::authorize::PendingAuthorization;
+use crate::binding::ServerBinding;
 use crate::callback::CallbackRejection;
 use crate::error::{ApiError, ErrorKind};
 use crate::inspector::Step;
@@ -75,7 +76,8 @@ pub enum Phase {
 /// the current state (a late response, a spurious lock grant) is answered with what keeps the
 /// world consistent (revoke the orphaned tokens, give the lock back), or with nothing.
 pub struct Session {
-    client_id: String,
+    /// The configuration's client and server: what a record must be bound to to be used.
+    binding: ServerBinding,
     state: State,
     notice: Option<Notice>,
     /// Storage refused to keep something the session needs.
@@ -88,9 +90,9 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(client_id: impl Into<String>) -> Self {
+    pub fn new(binding: ServerBinding) -> Self {
         Self {
-            client_id: client_id.into(),
+            binding,
             state: State::SignedOut,
             notice: None,
             storage_problem: None,
@@ -103,10 +105,10 @@ impl Session {
     /// A session that records no inspector steps: for the first-load modules, whose steps the app
     /// records when its own session handles the same sign-in. (The steps are then never built,
     /// which keeps those modules small and quick.)
-    pub fn without_record(client_id: impl Into<String>) -> Self {
+    pub fn without_record(binding: ServerBinding) -> Self {
         Self {
             records: false,
-            ..Self::new(client_id)
+            ..Self::new(binding)
         }
     }
 
@@ -257,11 +259,9 @@ impl Session {
                 }
                 self.fatal = Some(why);
             }
-            Event::CallbackReceived {
-                url,
-                pending,
-                expected_issuer,
-            } => self.on_callback(&url, pending, expected_issuer.as_deref(), now, &mut fx),
+            Event::CallbackReceived { url, pending } => {
+                self.on_callback(&url, pending, now, &mut fx)
+            }
             Event::TokenResponse { id, result } => self.on_token_response(id, result, now, &mut fx),
             Event::Tick => self.on_tick(now, &mut fx),
             Event::PageRestored => {
@@ -290,7 +290,14 @@ impl Session {
             } => self.on_unauthorized(call, generation, retried, error, now, &mut fx),
             Event::SignOutRequested => self.on_sign_out(&mut fx),
             Event::RevokeFinished { result } => {
-                if let Some(Notice::SignedOut(status @ RevokeStatus::Pending)) = &mut self.notice {
+                if let Some(
+                    Notice::SignedOut(status @ RevokeStatus::Pending)
+                    | Notice::SessionOfAnotherServer {
+                        revoke: status @ RevokeStatus::Pending,
+                        ..
+                    },
+                ) = &mut self.notice
+                {
                     *status = match result {
                         Ok(()) => RevokeStatus::Confirmed,
                         Err(e) => RevokeStatus::LocalOnly(e),
@@ -315,6 +322,20 @@ impl Session {
             self.notice = Some(Notice::StoredRecordDiscarded(why));
         }
         let Some(stored) = stored else { return };
+        if let Some(changed) = stored.binding.differs_from(&self.binding) {
+            // Made with another client or server: using it would send its tokens to the one
+            // configured now. It goes back to its own server, unused.
+            fx.push(Effect::ClearSession);
+            fx.push(Effect::PostRevoke {
+                endpoint: stored.binding.revoke_endpoint.clone(),
+                body: revoke_request(&stored.tokens, &stored.binding.client_id).form_body(),
+            });
+            self.notice = Some(Notice::SessionOfAnotherServer {
+                changed,
+                revoke: RevokeStatus::Pending,
+            });
+            return;
+        }
         if stored.tokens.refresh_expires_at.is_some_and(|t| t <= now) {
             fx.push(Effect::ClearSession);
             fx.push(Effect::StoreEnded(Notice::SessionExpired));
@@ -330,11 +351,10 @@ impl Session {
         &mut self,
         url: &str,
         pending: Option<PendingAuthorization>,
-        expected_issuer: Option<&str>,
         now: Timestamp,
         fx: &mut Vec<Effect>,
     ) {
-        let verdict = accept_callback(url, pending.as_ref(), expected_issuer, now);
+        let verdict = accept_callback(url, pending.as_ref(), &self.binding, now);
         self.record(fx, || {
             let params = crate::url::query_of(url)
                 .map(crate::url::parse_query)
@@ -397,7 +417,8 @@ impl Session {
             // not stay alive on the server.
             if let Ok(tokens) = result {
                 fx.push(Effect::PostRevoke {
-                    body: revoke_request(&tokens, &self.client_id).form_body(),
+                    endpoint: self.binding.revoke_endpoint.clone(),
+                    body: revoke_request(&tokens, &self.binding.client_id).form_body(),
                 });
             }
             return;
@@ -409,6 +430,8 @@ impl Session {
                     let stored = StoredSession {
                         grant_id: x.exchange.grant_id(),
                         generation: 0,
+                        tab_key: x.exchange.tab_key().clone(),
+                        binding: x.exchange.binding().clone(),
                         tokens,
                     };
                     self.state = State::SignedIn(SignedIn::new(stored.clone()));
@@ -440,7 +463,10 @@ impl Session {
                     Ok(tokens) => {
                         let stored = StoredSession {
                             grant_id: s.current.grant_id.clone(),
-                            generation: s.current.generation + 1,
+                            // Records cap the generation far below the limit (MAX_GENERATION).
+                            generation: s.current.generation.saturating_add(1),
+                            tab_key: s.current.tab_key.clone(),
+                            binding: s.current.binding.clone(),
                             tokens,
                         };
                         s.current = stored.clone();
@@ -554,13 +580,13 @@ impl Session {
             waiting,
         };
         fx.push(Effect::AcquireRefreshLock {
-            grant_id: s.current.grant_id.clone(),
+            name: s.current.tab_key.lock_name(&s.current.grant_id),
         });
     }
 
     fn on_lock_granted(&mut self, now: Timestamp, fx: &mut Vec<Effect>) {
         let id = self.next_request_id;
-        let client_id = self.client_id.clone();
+        let client_id = self.binding.client_id.clone();
         let State::SignedIn(s) = &mut self.state else {
             // Not (or no longer) wanted: signed out meanwhile.
             fx.push(Effect::ReleaseRefreshLock);
@@ -648,7 +674,8 @@ impl Session {
         let tokens = self.current().map(|s| {
             (
                 s.grant_id.clone(),
-                revoke_request(&s.tokens, &self.client_id),
+                s.binding.revoke_endpoint.clone(),
+                revoke_request(&s.tokens, &s.binding.client_id),
             )
         });
         self.leave_state(fx);
@@ -656,9 +683,10 @@ impl Session {
         fx.push(Effect::ClearPending);
         fx.push(Effect::CancelWake);
         match tokens {
-            Some((grant_id, revoke)) => {
+            Some((grant_id, endpoint, revoke)) => {
                 fx.push(Effect::Publish(Broadcast::SignedOut { grant_id }));
                 fx.push(Effect::PostRevoke {
+                    endpoint,
                     body: revoke.form_body(),
                 });
                 self.notice = Some(Notice::SignedOut(RevokeStatus::Pending));
@@ -674,6 +702,8 @@ impl Session {
         match message {
             Broadcast::Tokens(shared)
                 if shared.grant_id == s.current.grant_id
+                    && shared.tab_key == s.current.tab_key
+                    && shared.binding == s.current.binding
                     && shared.generation > s.current.generation =>
             {
                 s.current = shared.clone();

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::authorize::{AuthorizeRequest, start};
+use crate::binding::BindingField;
 use crate::error::{ErrorKind, parse_error_response};
 use crate::random::testing::SeededEntropy;
 use crate::token::parse_token_response;
@@ -9,6 +10,22 @@ use crate::url::{form_encode, parse_query};
 
 const T0: Timestamp = Timestamp::from_secs(1_800_000_000);
 const CB: &str = "http://localhost:5000/oauth2callback";
+
+/// The configuration the tests' sessions run with (no issuer required).
+fn demo() -> ServerBinding {
+    ServerBinding {
+        client_id: "demo".into(),
+        token_endpoint: "http://127.0.0.1:5001/restapi/oauth/token".into(),
+        revoke_endpoint: "http://127.0.0.1:5001/restapi/oauth/revoke".into(),
+        api_base: "http://127.0.0.1:5001/restapi/v1.0".into(),
+        issuer: None,
+    }
+}
+
+/// The tab key of the tests' stored sessions.
+fn key() -> crate::tabs::TabKey {
+    crate::tabs::TabKey::from_bytes([9; crate::tabs::TAB_KEY_BYTES])
+}
 
 fn tokens(now: Timestamp, access_ttl: u64, refresh: Option<(&str, u64)>) -> TokenSet {
     let mut body = serde_json::json!({"access_token": format!("AT{}", now.as_millis()), "token_type": "bearer", "expires_in": access_ttl, "scope": "ReadAccounts", "owner_id": "101"});
@@ -26,7 +43,7 @@ fn pending(seed: u64) -> (PendingAuthorization, String) {
         redirect_uri: CB.into(),
         ..Default::default()
     };
-    let s = start(&r, &mut SeededEntropy(seed), T0).unwrap();
+    let s = start(&r, &demo(), &mut SeededEntropy(seed), T0).unwrap();
     (s.pending, s.url)
 }
 
@@ -36,14 +53,13 @@ fn callback_url(pairs: &[(&str, &str)]) -> String {
 
 /// A session that has just exchanged a code; returns it with the id-bearing effects drained.
 fn signed_in(access_ttl: u64, refresh_ttl: u64) -> Session {
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     let (p, _) = pending(1);
     let state = p.state.expose().to_string();
     let fx = s.handle(
         Event::CallbackReceived {
             url: callback_url(&[("code", "C"), ("state", &state)]),
             pending: Some(p),
-            expected_issuer: None,
         },
         T0,
     );
@@ -100,7 +116,7 @@ fn refresh_via_lock(s: &mut Session, now: Timestamp, fx: &[Effect]) -> u64 {
 
 #[test]
 fn sign_in_stores_pending_then_navigates() {
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     let (p, url) = pending(2);
     let fx = s.handle(
         Event::SignInStarted {
@@ -126,7 +142,7 @@ fn sign_in_stores_pending_then_navigates() {
 
 #[test]
 fn a_pending_record_storage_refuses_keeps_the_tab_here_and_says_why() {
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     let (p, url) = pending(2);
     s.handle(Event::SignInStarted { pending: p, url }, T0);
     let full = StorageError::QuotaExceeded {
@@ -147,7 +163,7 @@ fn a_pending_record_storage_refuses_keeps_the_tab_here_and_says_why() {
 
 #[test]
 fn a_refused_navigation_or_missing_randomness_is_fatal_and_ends_the_attempt() {
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     let (p, url) = pending(4);
     s.handle(Event::SignInStarted { pending: p, url }, T0);
     s.handle(Event::PendingStored(Ok(())), T0);
@@ -182,7 +198,7 @@ fn which_page_loads_are_callbacks_to_handle() {
 
 #[test]
 fn good_callback_exchanges_the_code_with_the_verifier() {
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     let (p, _) = pending(3);
     let state = p.state.expose().to_string();
     let verifier = p.verifier.expose().to_string();
@@ -190,7 +206,6 @@ fn good_callback_exchanges_the_code_with_the_verifier() {
         Event::CallbackReceived {
             url: callback_url(&[("code", "THE-CODE"), ("state", &state)]),
             pending: Some(p),
-            expected_issuer: None,
         },
         T0,
     );
@@ -226,13 +241,12 @@ fn good_callback_exchanges_the_code_with_the_verifier() {
 
 #[test]
 fn forged_or_unknown_state_sends_nothing() {
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     let (p, _) = pending(4);
     let fx = s.handle(
         Event::CallbackReceived {
             url: callback_url(&[("code", "C"), ("state", "forged")]),
             pending: Some(p),
-            expected_issuer: None,
         },
         T0,
     );
@@ -249,7 +263,6 @@ fn forged_or_unknown_state_sends_nothing() {
         Event::CallbackReceived {
             url: callback_url(&[("code", "C"), ("state", "x")]),
             pending: None,
-            expected_issuer: None,
         },
         T0,
     );
@@ -270,7 +283,6 @@ fn replayed_callback_while_signed_in_sends_nothing_and_keeps_the_session() {
         Event::CallbackReceived {
             url: callback_url(&[("code", "C"), ("state", "old")]),
             pending: None,
-            expected_issuer: None,
         },
         T0.plus_secs(5),
     );
@@ -282,7 +294,7 @@ fn replayed_callback_while_signed_in_sends_nothing_and_keeps_the_session() {
 
 #[test]
 fn denied_consent_is_reported() {
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     let (p, _) = pending(5);
     let state = p.state.expose().to_string();
     let fx = s.handle(
@@ -293,7 +305,6 @@ fn denied_consent_is_reported() {
                 ("state", &state),
             ]),
             pending: Some(p),
-            expected_issuer: None,
         },
         T0,
     );
@@ -307,14 +318,13 @@ fn denied_consent_is_reported() {
 
 #[test]
 fn exchange_retries_transient_errors_then_gives_up() {
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     let (p, _) = pending(6);
     let state = p.state.expose().to_string();
     let fx = s.handle(
         Event::CallbackReceived {
             url: callback_url(&[("code", "C"), ("state", &state)]),
             pending: Some(p),
-            expected_issuer: None,
         },
         T0,
     );
@@ -356,14 +366,13 @@ fn exchange_retries_transient_errors_then_gives_up() {
 
 #[test]
 fn exchange_invalid_grant_fails_at_once() {
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     let (p, _) = pending(7);
     let state = p.state.expose().to_string();
     let fx = s.handle(
         Event::CallbackReceived {
             url: callback_url(&[("code", "C"), ("state", &state)]),
             pending: Some(p),
-            expected_issuer: None,
         },
         T0,
     );
@@ -476,7 +485,7 @@ fn tokens_that_cannot_be_stored_remove_the_stale_record_and_say_a_reload_signs_o
     assert!(s.handle(Event::SessionStored(Ok(())), due).is_empty());
     assert_eq!(s.notice(), None);
     // Another notice is not taken away by a successful write.
-    let mut signed_out = Session::new("demo");
+    let mut signed_out = Session::new(demo());
     signed_out.handle(Event::EndedBefore(Notice::SessionExpired), due);
     signed_out.handle(Event::SessionStored(Ok(())), due);
     assert_eq!(signed_out.notice(), Some(&Notice::SessionExpired));
@@ -701,7 +710,7 @@ fn transient_refresh_errors_back_off_and_honour_retry_after() {
 
 #[test]
 fn coming_back_from_the_authorize_page_allows_a_new_sign_in() {
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     let (p, url) = pending(20);
     s.handle(Event::SignInStarted { pending: p, url }, T0);
     assert_eq!(s.phase(), Phase::Authorizing);
@@ -749,12 +758,14 @@ fn refresh_token_expiry_ends_the_session_without_a_request() {
 
 #[test]
 fn without_a_refresh_token_the_session_ends_with_the_access_token() {
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     s.handle(
         Event::Restored {
             stored: Some(StoredSession {
                 grant_id: "g".into(),
                 generation: 0,
+                tab_key: key(),
+                binding: demo(),
                 tokens: tokens(T0, 3600, None),
             }),
             discarded: None,
@@ -770,12 +781,14 @@ fn without_a_refresh_token_the_session_ends_with_the_access_token() {
 
 #[test]
 fn restore_of_an_expired_session_clears_it() {
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     let fx = s.handle(
         Event::Restored {
             stored: Some(StoredSession {
                 grant_id: "g".into(),
                 generation: 3,
+                tab_key: key(),
+                binding: demo(),
                 tokens: tokens(T0, 3600, Some(("R", 60))),
             }),
             discarded: None,
@@ -784,7 +797,7 @@ fn restore_of_an_expired_session_clears_it() {
     );
     assert!(has(&fx, |e| matches!(e, Effect::ClearSession)));
     assert_eq!(s.notice(), Some(&Notice::SessionExpired));
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     s.handle(
         Event::Restored {
             stored: None,
@@ -800,12 +813,14 @@ fn restore_of_an_expired_session_clears_it() {
 
 #[test]
 fn restore_after_sleep_refreshes_overdue_tokens() {
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     let fx = s.handle(
         Event::Restored {
             stored: Some(StoredSession {
                 grant_id: "g".into(),
                 generation: 2,
+                tab_key: key(),
+                binding: demo(),
                 tokens: tokens(T0, 3600, Some(("R", 604800))),
             }),
             discarded: None,
@@ -814,7 +829,7 @@ fn restore_after_sleep_refreshes_overdue_tokens() {
     );
     assert!(has(
         &fx,
-        |e| matches!(e, Effect::AcquireRefreshLock { grant_id } if grant_id == "g")
+        |e| matches!(e, Effect::AcquireRefreshLock { name } if *name == key().lock_name("g"))
     ));
 }
 
@@ -831,7 +846,8 @@ fn sign_out_revokes_clears_and_reports() {
     let body = fx
         .iter()
         .find_map(|e| {
-            if let Effect::PostRevoke { body } = e {
+            if let Effect::PostRevoke { endpoint, body } = e {
+                assert_eq!(*endpoint, demo().revoke_endpoint);
                 Some(parse_query(body.expose()))
             } else {
                 None
@@ -882,7 +898,8 @@ fn tokens_arriving_after_sign_out_are_revoked_not_kept() {
     let body = fx
         .iter()
         .find_map(|e| {
-            if let Effect::PostRevoke { body } = e {
+            if let Effect::PostRevoke { endpoint, body } = e {
+                assert_eq!(*endpoint, demo().revoke_endpoint);
                 Some(parse_query(body.expose()))
             } else {
                 None
@@ -898,6 +915,7 @@ fn tokens_arriving_after_sign_out_are_revoked_not_kept() {
 fn another_tabs_tokens_are_adopted_without_a_request() {
     let mut s = signed_in(3600, 604800);
     let grant = s.current().unwrap().grant_id.clone();
+    let tab_key = s.current().unwrap().tab_key.clone();
     let now = T0.plus_secs(3300);
     // This tab wants to refresh and waits for the lock...
     let fx = s.handle(Event::Tick, now);
@@ -906,6 +924,8 @@ fn another_tabs_tokens_are_adopted_without_a_request() {
     let shared = StoredSession {
         grant_id: grant.clone(),
         generation: 1,
+        tab_key: tab_key.clone(),
+        binding: demo(),
         tokens: tokens(now, 3600, Some(("RT1", 604800))),
     };
     let fx = s.handle(Event::FromOtherTab(Broadcast::Tokens(shared.clone())), now);
@@ -926,16 +946,21 @@ fn another_tabs_tokens_are_adopted_without_a_request() {
 fn older_or_foreign_broadcasts_are_ignored() {
     let mut s = signed_in(3600, 604800);
     let grant = s.current().unwrap().grant_id.clone();
+    let tab_key = s.current().unwrap().tab_key.clone();
     let before = s.current().cloned();
     for msg in [
         Broadcast::Tokens(StoredSession {
             grant_id: grant.clone(),
             generation: 0,
+            tab_key: tab_key.clone(),
+            binding: demo(),
             tokens: tokens(T0, 60, None),
         }),
         Broadcast::Tokens(StoredSession {
             grant_id: "other".into(),
             generation: 9,
+            tab_key: tab_key.clone(),
+            binding: demo(),
             tokens: tokens(T0, 60, None),
         }),
         Broadcast::SignedOut {
@@ -974,14 +999,13 @@ fn grant_ids_are_stable_per_sign_in_and_reveal_nothing() {
 #[test]
 fn two_approvals_of_one_duplicated_sign_in_are_two_grants() {
     let sign_in = |code: &str| {
-        let mut s = Session::new("demo");
+        let mut s = Session::new(demo());
         let (p, _) = pending(20);
         let state = p.state.expose().to_string();
         let fx = s.handle(
             Event::CallbackReceived {
                 url: callback_url(&[("code", code), ("state", &state)]),
                 pending: Some(p),
-                expected_issuer: None,
             },
             T0,
         );
@@ -1013,14 +1037,13 @@ fn two_approvals_of_one_duplicated_sign_in_are_two_grants() {
 
 #[test]
 fn inspector_steps_are_recorded_with_secrets_flagged() {
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     let (p, _) = pending(12);
     let state = p.state.expose().to_string();
     let fx = s.handle(
         Event::CallbackReceived {
             url: callback_url(&[("code", "C"), ("state", &state)]),
             pending: Some(p),
-            expected_issuer: None,
         },
         T0,
     );
@@ -1077,14 +1100,15 @@ mod early_exchange {
             }
             let url = format!("{CB}?{}", form_encode(pairs.iter().map(|(k, v)| (*k, v.as_str()))));
             let now = T0.plus_secs(later_secs);
-            let early = match accept_callback(&url, Some(&p), expected.as_deref(), now) {
+            let current = ServerBinding { issuer: expected, ..demo() };
+            let early = match accept_callback(&url, Some(&p), &current, now) {
                 CallbackVerdict::Exchange(x) => Some(x.request().form_body().expose().to_string()),
                 _ => None,
             };
-            let mut s = Session::new("demo");
+            let mut s = Session::new(current);
             s.handle(Event::Restored { stored: None, discarded: None }, now);
             let fx = s.handle(
-                Event::CallbackReceived { url, pending: Some(p), expected_issuer: expected },
+                Event::CallbackReceived { url, pending: Some(p) },
                 now,
             );
             let sent = fx.iter().find_map(|e| match e {
@@ -1181,6 +1205,7 @@ fn signing_out_fails_the_calls_that_wait_for_a_refresh() {
 fn a_401_with_adopted_tokens_while_the_lock_is_awaited_is_retried_when_it_comes() {
     let mut s = signed_in(3600, 604800);
     let grant = s.current().unwrap().grant_id.clone();
+    let tab_key = s.current().unwrap().tab_key.clone();
     let now = T0.plus_secs(3300);
     let fx = s.handle(Event::Tick, now);
     assert!(has(&fx, |e| matches!(e, Effect::AcquireRefreshLock { .. })));
@@ -1188,6 +1213,8 @@ fn a_401_with_adopted_tokens_while_the_lock_is_awaited_is_retried_when_it_comes(
         Event::FromOtherTab(Broadcast::Tokens(StoredSession {
             grant_id: grant,
             generation: 1,
+            tab_key: tab_key.clone(),
+            binding: demo(),
             tokens: tokens(now, 3600, Some(("RT1", 604800))),
         })),
         now,
@@ -1286,14 +1313,13 @@ fn a_refresh_refused_after_a_timeout_says_the_earlier_answer_was_lost() {
 /// A code the server may have redeemed is never sent again (issue 16: resending looks like reuse).
 #[test]
 fn an_exchange_that_timed_out_is_not_sent_again() {
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     let (p, _) = pending(30);
     let state = p.state.expose().to_string();
     let fx = s.handle(
         Event::CallbackReceived {
             url: callback_url(&[("code", "C"), ("state", &state)]),
             pending: Some(p),
-            expected_issuer: None,
         },
         T0,
     );
@@ -1333,7 +1359,7 @@ fn why_a_session_ended_is_kept_for_the_next_page_load_until_dismissed() {
     });
     assert_eq!(kept, Some(Notice::SessionEnded(refused.clone())));
     // The next page load: nothing restored, the reason read back.
-    let mut s = Session::new("demo");
+    let mut s = Session::new(demo());
     s.handle(Event::EndedBefore(kept.unwrap()), now);
     s.handle(
         Event::Restored {
@@ -1367,16 +1393,198 @@ fn a_session_without_record_sends_the_same_and_records_nothing() {
             Event::CallbackReceived {
                 url: url.clone(),
                 pending: Some(p),
-                expected_issuer: None,
             },
             T0,
         )
     };
-    let recorded = run(Session::new("demo"));
-    let unrecorded = run(Session::without_record("demo"));
+    let recorded = run(Session::new(demo()));
+    let unrecorded = run(Session::without_record(demo()));
     assert!(has(&recorded, |e| matches!(e, Effect::Record(_))));
     assert!(!has(&unrecorded, |e| matches!(e, Effect::Record(_))));
     assert_eq!(post_body(&recorded), post_body(&unrecorded));
     assert!(post_body(&unrecorded).is_some());
     drop(p);
+}
+
+/// Issue 16: a stored session held no trace of where it came from, so after Settings changed (or
+/// `config.json` was redeployed) a reload sent its refresh token to the new token endpoint. Now a
+/// record bound to another client or server is dropped unused and revoked at its own server.
+#[test]
+fn a_session_of_another_server_is_revoked_there_and_not_used() {
+    let before = signed_in(3600, 604800);
+    let record = before.current().unwrap().clone();
+    let moved = ServerBinding {
+        token_endpoint: "http://127.0.0.1:5002/restapi/oauth/token".into(),
+        revoke_endpoint: "http://127.0.0.1:5002/restapi/oauth/revoke".into(),
+        api_base: "http://127.0.0.1:5002/restapi/v1.0".into(),
+        ..demo()
+    };
+    let mut s = Session::new(moved.clone());
+    let fx = s.handle(
+        Event::Restored {
+            stored: Some(record.clone()),
+            discarded: None,
+        },
+        T0.plus_secs(4000),
+    );
+    assert!(!s.is_signed_in());
+    assert!(has(&fx, |e| matches!(e, Effect::ClearSession)), "{fx:?}");
+    // Nothing goes to the new server: no refresh, no lock, no token request.
+    assert!(!has(&fx, |e| matches!(
+        e,
+        Effect::PostToken { .. } | Effect::AcquireRefreshLock { .. } | Effect::ShowAccount
+    )));
+    let revokes: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::PostRevoke { endpoint, body } => {
+                Some((endpoint.clone(), parse_query(body.expose())))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(revokes.len(), 1, "{fx:?}");
+    assert_eq!(
+        revokes[0].0,
+        demo().revoke_endpoint,
+        "revoked where it came from"
+    );
+    assert!(revokes[0].1.contains(&("token".into(), "RT0".into())));
+    assert!(revokes[0].1.contains(&("client_id".into(), "demo".into())));
+    assert_eq!(
+        s.notice(),
+        Some(&Notice::SessionOfAnotherServer {
+            changed: BindingField::TokenEndpoint,
+            revoke: RevokeStatus::Pending
+        })
+    );
+    s.handle(Event::RevokeFinished { result: Ok(()) }, T0);
+    assert_eq!(
+        s.notice(),
+        Some(&Notice::SessionOfAnotherServer {
+            changed: BindingField::TokenEndpoint,
+            revoke: RevokeStatus::Confirmed
+        })
+    );
+
+    // Each part of the binding counts: another client ID or issuer is another server too.
+    for (current, changed) in [
+        (
+            ServerBinding {
+                client_id: "other-app".into(),
+                ..demo()
+            },
+            BindingField::ClientId,
+        ),
+        (
+            ServerBinding {
+                issuer: Some("http://127.0.0.1:5001".into()),
+                ..demo()
+            },
+            BindingField::Issuer,
+        ),
+        (
+            ServerBinding {
+                api_base: "https://platform.ringcentral.com/restapi/v1.0".into(),
+                ..demo()
+            },
+            BindingField::ApiBase,
+        ),
+    ] {
+        let mut s = Session::new(current);
+        s.handle(
+            Event::Restored {
+                stored: Some(record.clone()),
+                discarded: None,
+            },
+            T0,
+        );
+        assert!(!s.is_signed_in());
+        assert!(
+            matches!(s.notice(), Some(Notice::SessionOfAnotherServer { changed: c, .. }) if *c == changed)
+        );
+    }
+    // The same configuration restores it.
+    let mut s = Session::new(demo());
+    s.handle(
+        Event::Restored {
+            stored: Some(record),
+            discarded: None,
+        },
+        T0,
+    );
+    assert!(s.is_signed_in());
+}
+
+/// Issue 16: the pending record did not say which server the sign-in was started for; a callback
+/// after a configuration change sent the code and verifier to the new token endpoint.
+#[test]
+fn a_sign_in_started_for_another_server_sends_nothing() {
+    let (p, _) = pending(7);
+    let state = p.state.expose().to_string();
+    let mut s = Session::new(ServerBinding {
+        client_id: "another-client".into(),
+        ..demo()
+    });
+    let fx = s.handle(
+        Event::CallbackReceived {
+            url: callback_url(&[("code", "C"), ("state", &state)]),
+            pending: Some(p),
+        },
+        T0,
+    );
+    assert!(post_id(&fx).is_none(), "{fx:?}");
+    assert!(has(&fx, |e| matches!(e, Effect::ClearPending)));
+    assert_eq!(
+        s.notice(),
+        Some(&Notice::CallbackRejected(CallbackRejection::ServerChanged(
+            BindingField::ClientId
+        )))
+    );
+    // A forged callback (wrong state) is refused as forged and keeps the sign-in.
+    let (p, _) = pending(8);
+    let mut s = Session::new(ServerBinding {
+        client_id: "another-client".into(),
+        ..demo()
+    });
+    let fx = s.handle(
+        Event::CallbackReceived {
+            url: callback_url(&[("code", "C"), ("state", "forged-state-forged-state")]),
+            pending: Some(p),
+        },
+        T0,
+    );
+    assert!(has(&fx, |e| matches!(e, Effect::StorePending(_))));
+    assert_eq!(
+        s.notice(),
+        Some(&Notice::CallbackRejected(CallbackRejection::StateMismatch))
+    );
+}
+
+/// Tokens from another tab are adopted only when they are of this very session: same grant, key
+/// and server. (The channel already carries only this session's messages; this is the session's
+/// own check.)
+#[test]
+fn tokens_of_another_session_or_server_are_not_adopted() {
+    let mut s = signed_in(3600, 604800);
+    let mine = s.current().unwrap().clone();
+    let newer = |f: fn(&mut StoredSession)| {
+        let mut t = mine.clone();
+        t.generation = 5;
+        t.tokens = tokens(T0, 3600, Some(("RT-other", 604800)));
+        f(&mut t);
+        t
+    };
+    for other in [
+        newer(|t| t.tab_key = crate::tabs::TabKey::from_bytes([1; crate::tabs::TAB_KEY_BYTES])),
+        newer(|t| t.binding.client_id = "x".into()),
+        newer(|t| t.grant_id = "other".into()),
+    ] {
+        let fx = s.handle(Event::FromOtherTab(Broadcast::Tokens(other)), T0);
+        assert!(fx.is_empty(), "{fx:?}");
+        assert_eq!(s.current(), Some(&mine));
+    }
+    let same = newer(|_| {});
+    s.handle(Event::FromOtherTab(Broadcast::Tokens(same.clone())), T0);
+    assert_eq!(s.current(), Some(&same));
 }

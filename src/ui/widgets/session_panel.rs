@@ -44,6 +44,7 @@ pub fn SessionPanel() -> impl IntoView {
                         0 | 1 => "this tab only".to_string(),
                         n => format!("{n} tabs share this session (one refreshes, all follow)"),
                     },
+                    Support::NotShared => "this tab only — tokens are kept in this tab's memory, so no other tab has them".to_string(),
                     Support::SingleTab(api) => format!(
                         "this tab only — the browser lacks {api}, so duplicated tabs refresh independently and may sign each other out"
                     ),

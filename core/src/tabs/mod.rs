@@ -12,16 +12,21 @@
 //! ask-wait timer). Taking and releasing the Web Lock itself, and whether the browser has the
 //! APIs at all, stay in the browser layer.
 //!
-//! Messages are typed ([`Message`], [`Body`]) everywhere except on the channel, where [`Codec`]
-//! turns them into a flat JSON object and back. That pair is the only place that sees the wire
-//! text, so signing each message later changes the codec and nothing else.
+//! Only the tabs of one session can take part: the channel and the lock are named after the
+//! session's [`TabKey`] (`key.rs`), which no other page of the origin has, and every message is
+//! signed with it ([`Codec`], `wire.rs`). The coordinator says which channel to be on
+//! ([`Output::Join`]); messages are typed ([`Message`], [`Body`]) everywhere except on that
+//! channel.
+
+mod key;
+mod wire;
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-use thiserror::Error;
+pub use key::{TAB_KEY_BYTES, TabKey};
+pub use wire::{Codec, MAX_MESSAGE_BYTES, WireError};
 
-use crate::record::{RecordError, decode_session, encode_session};
+use crate::record::{decode_session, encode_session};
 use crate::session::{Broadcast, StoredSession};
 use crate::time::Timestamp;
 
@@ -33,9 +38,10 @@ pub const HEARTBEAT_MS: u64 = 15_000;
 pub const PEER_TIMEOUT_MS: u64 = 150_000;
 /// How long the lock holder waits for peers to offer newer tokens before refreshing itself.
 pub const ASK_WAIT_MS: u64 = 200;
-/// Channel text larger than this is not parsed: a session record is far smaller, so such text is
-/// not from this app.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// A message claiming a generation more than this many refreshes ahead of this tab's is dropped.
+/// Far more refreshes than a refresh token's lifetime allows a tab to fall behind by, and far from
+/// the arithmetic's limits.
+pub const MAX_GENERATION_JUMP: u64 = 1 << 16;
 
 /// One message between tabs: which grant it is about, which tab sent it, and what it says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,27 +70,48 @@ pub enum Body {
     SignedOut,
 }
 
-/// What this tab holds, as the session says after every change: the grant, its generation and the
-/// encoded session record (to answer asks with).
+/// What this tab holds, as the session says after every change: the grant, its generation, its
+/// key and the encoded session record (to answer asks with).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holding {
     pub grant_id: String,
     pub generation: u64,
+    pub key: TabKey,
     pub record: String,
 }
 
+impl Holding {
+    pub fn of(session: &StoredSession) -> Self {
+        Self {
+            grant_id: session.grant_id.clone(),
+            generation: session.generation,
+            key: session.tab_key.clone(),
+            record: encode_session(session),
+        }
+    }
+}
+
+/// The channel of one session: its name and the codec that signs and checks its messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub name: String,
+    pub codec: Codec,
+}
+
 /// Inputs to the [`Coordinator`].
+// Made one at a time and handled at once: the size of `Publish` costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Input {
     /// The session now holds this grant, or none. Sent after every session change, so most are
     /// no change at all.
     SetGrant(Option<Holding>),
-    /// A message from the channel, already decoded by [`Codec::decode`].
+    /// A message from the joined channel, already checked and decoded by its [`Codec`].
     Received(Message),
     /// The heartbeat interval ([`HEARTBEAT_MS`]) fired.
     Heartbeat,
-    /// This tab got the Web Lock of `grant_id`.
-    LockGranted { grant_id: String },
+    /// This tab got the Web Lock of the grant it holds.
+    LockGranted,
     /// The wait started by [`Output::StartAskWait`] is over.
     AskWaitOver,
     /// The page is being hidden or unloaded.
@@ -96,7 +123,12 @@ pub enum Input {
 /// Outputs: what the browser layer must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Post this on the channel (encoded with [`Codec::encode`]).
+    /// Leave the current channel (if any) for this one: messages are posted and heard there only,
+    /// encoded and checked with its codec.
+    Join(Channel),
+    /// Leave the current channel: this tab holds no session.
+    Leave,
+    /// Post this on the channel (encoded with the joined channel's codec).
     Post(Message),
     /// Hand this to the session: another tab of this grant published tokens or signed out.
     Deliver(Box<Broadcast>),
@@ -163,13 +195,18 @@ impl Coordinator {
             Input::SetGrant(holding) => self.set_grant(holding, &mut out),
             Input::Received(m) => self.receive(m, now, &mut out),
             Input::Heartbeat => self.heartbeat(now, &mut out),
-            Input::LockGranted { grant_id } => {
+            Input::LockGranted => match &self.holding {
                 // Always ask, even when no peer is known: a tab restored after sleep or a discard
                 // holds the lock before its peers have answered its hello, and refreshing with a
                 // rotated-out token would end the session for every tab. 200 ms per refresh is
                 // cheap next to that.
-                self.ask(grant_id, now, &mut out);
-            }
+                Some(h) => {
+                    let grant_id = h.grant_id.clone();
+                    self.ask(grant_id, now, &mut out);
+                }
+                // No session, so no channel and no one to ask; the session gives the lock back.
+                None => out.push(Output::LockReady),
+            },
             Input::AskWaitOver => match self.asked_at.take() {
                 // The wait spanned a freeze, during which no peer could answer: refreshing now
                 // could present a token a peer has already replaced, which revokes the grant for
@@ -209,9 +246,16 @@ impl Coordinator {
             return;
         }
         self.peers.clear();
-        if let Some(h) = &self.holding {
-            let generation = h.generation;
-            out.push(self.post(h.grant_id.clone(), Body::Hello { generation }));
+        match &self.holding {
+            Some(h) => {
+                out.push(Output::Join(Channel {
+                    name: h.key.channel_name(&h.grant_id),
+                    codec: Codec::new(&h.key),
+                }));
+                let generation = h.generation;
+                out.push(self.post(h.grant_id.clone(), Body::Hello { generation }));
+            }
+            None => out.push(Output::Leave),
         }
         // No PeersChanged: the caller re-reads the count after every grant change anyway.
     }
@@ -223,6 +267,21 @@ impl Coordinator {
             return;
         }
         let (grant, generation) = (h.grant_id.clone(), h.generation);
+        // Only tabs of this session can sign, but a generation far ahead is still refused: no tab
+        // can be that far behind, and no sum below can then overflow.
+        let claimed = match &m.body {
+            Body::Hello { generation } | Body::Here { generation } | Body::Ask { generation } => {
+                *generation
+            }
+            Body::Tokens(s) => s.generation,
+            Body::Bye | Body::SignedOut => 0,
+        };
+        if generation
+            .checked_add(MAX_GENERATION_JUMP)
+            .is_none_or(|limit| claimed > limit)
+        {
+            return;
+        }
         // A peer with newer tokens (this tab was restored from a stale copy of the session):
         // ask for them rather than show dead tokens until the next refresh is due.
         let ask_if_newer = |this: &Self, theirs: u64, out: &mut Vec<Output>| {
@@ -297,114 +356,37 @@ fn alive(seen: Timestamp, now: Timestamp) -> bool {
     seen.millis_until(now) < PEER_TIMEOUT_MS
 }
 
-/// Why channel text was not a message. The browser layer drops such text.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum WireError {
-    #[error("message larger than {MAX_MESSAGE_BYTES} bytes")]
-    TooLarge,
-    #[error("message is not a tab message: {0}")]
-    Malformed(String),
-    #[error("unknown message type {0:?}")]
-    UnknownType(String),
-    #[error("tokens message without a record")]
-    MissingRecord,
-    #[error("tokens message with a bad record: {0}")]
-    BadRecord(RecordError),
-}
-
-/// Messages to channel text and back. This is the one place that sees the wire format; a future
-/// message key (to authenticate every message) belongs here.
-#[derive(Debug, Clone, Default)]
-pub struct Codec;
-
-impl Codec {
-    pub fn encode(&self, m: &Message) -> String {
-        serde_json::to_string(&Wire::from_message(m)).unwrap_or_default()
-    }
-
-    pub fn decode(&self, text: &str) -> Result<Message, WireError> {
-        if text.len() > MAX_MESSAGE_BYTES {
-            return Err(WireError::TooLarge);
-        }
-        let w: Wire =
-            serde_json::from_str(text).map_err(|e| WireError::Malformed(e.to_string()))?;
-        w.into_message()
-    }
-}
-
-/// One message on the channel. A flat struct rather than a tagged enum: serde's internally tagged
-/// enums cost about 18 KB of wasm, this costs a fraction. Its JSON must stay readable by tabs
-/// still running an older build of the app.
-#[derive(Serialize, Deserialize)]
-struct Wire {
-    /// `hello`, `here`, `bye`, `ask`, `tokens` or `signed_out`.
-    t: String,
-    grant: String,
-    from: String,
-    /// For `hello`, `here` and `ask`; zero otherwise.
-    #[serde(default)]
-    generation: u64,
-    /// The encoded session, for `tokens`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    record: Option<String>,
-}
-
-impl Wire {
-    fn from_message(m: &Message) -> Self {
-        let (t, generation, record) = match &m.body {
-            Body::Hello { generation } => ("hello", *generation, None),
-            Body::Here { generation } => ("here", *generation, None),
-            Body::Bye => ("bye", 0, None),
-            Body::Ask { generation } => ("ask", *generation, None),
-            Body::Tokens(s) => ("tokens", 0, Some(encode_session(s))),
-            Body::SignedOut => ("signed_out", 0, None),
-        };
-        Self {
-            t: t.into(),
-            grant: m.grant.clone(),
-            from: m.from.clone(),
-            generation,
-            record,
-        }
-    }
-
-    fn into_message(self) -> Result<Message, WireError> {
-        let generation = self.generation;
-        let body = match self.t.as_str() {
-            "hello" => Body::Hello { generation },
-            "here" => Body::Here { generation },
-            "bye" => Body::Bye,
-            "ask" => Body::Ask { generation },
-            "tokens" => {
-                let record = self.record.ok_or(WireError::MissingRecord)?;
-                Body::Tokens(Box::new(
-                    decode_session(&record).map_err(WireError::BadRecord)?,
-                ))
-            }
-            "signed_out" => Body::SignedOut,
-            _ => return Err(WireError::UnknownType(self.t)),
-        };
-        Ok(Message {
-            grant: self.grant,
-            from: self.from,
-            body,
-        })
-    }
-}
-
+/// Values the tab tests share.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
+    use crate::binding::ServerBinding;
+    use crate::pkce::sha256;
     use crate::secret::{AccessToken, RefreshToken};
     use crate::token::TokenSet;
 
-    const G: &str = "grant-1";
-    const T0: Timestamp = Timestamp::from_secs(1_800_000_000);
+    pub const G: &str = "grant-1";
+    pub const T0: Timestamp = Timestamp::from_secs(1_800_000_000);
 
-    fn session(grant: &str, generation: u64, access: &str) -> StoredSession {
+    /// The key of a grant's session in these tests: every tab of one grant has it, no other.
+    pub fn key_of(grant: &str) -> TabKey {
+        let mut bytes = [0u8; TAB_KEY_BYTES];
+        bytes.copy_from_slice(&sha256(format!("test key {grant}").as_bytes()));
+        TabKey::from_bytes(bytes)
+    }
+
+    pub fn session(grant: &str, generation: u64, access: &str) -> StoredSession {
         StoredSession {
             grant_id: grant.into(),
             generation,
+            tab_key: key_of(grant),
+            binding: ServerBinding {
+                client_id: "client".into(),
+                token_endpoint: "https://idp.example/token".into(),
+                revoke_endpoint: "https://idp.example/revoke".into(),
+                api_base: "https://idp.example/api".into(),
+                issuer: None,
+            },
             tokens: TokenSet {
                 access_token: AccessToken::new(access),
                 issued_at: T0,
@@ -420,31 +402,37 @@ mod tests {
         }
     }
 
-    fn holding(grant: &str, generation: u64) -> Holding {
-        let s = session(grant, generation, &format!("at-{grant}-{generation}"));
-        Holding {
-            grant_id: grant.into(),
+    pub fn holding(grant: &str, generation: u64) -> Holding {
+        Holding::of(&session(
+            grant,
             generation,
-            record: encode_session(&s),
-        }
+            &format!("at-{grant}-{generation}"),
+        ))
     }
 
-    fn msg(grant: &str, from: &str, body: Body) -> Message {
+    pub fn msg(grant: &str, from: &str, body: Body) -> Message {
         Message {
             grant: grant.into(),
             from: from.into(),
             body,
         }
     }
+}
 
-    /// Tabs wired together like a BroadcastChannel: every post goes, as wire text, to every other
-    /// tab, and their answers are delivered in turn until the bus is quiet. Everything but posts is
-    /// kept per tab for the test to look at. Time only moves when the test says so.
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    /// Tabs wired together like BroadcastChannels: every post goes, as wire text, to every other
+    /// tab on the sender's channel, and their answers are delivered in turn until the bus is quiet.
+    /// Everything but posts and channel changes is kept per tab for the test to look at. Time only
+    /// moves when the test says so.
     struct Bus {
         tabs: Vec<Coordinator>,
+        channels: Vec<Option<Channel>>,
         seen: Vec<Vec<Output>>,
         now: Timestamp,
-        codec: Codec,
     }
 
     impl Bus {
@@ -453,9 +441,9 @@ mod tests {
                 tabs: (0..n)
                     .map(|i| Coordinator::new(format!("tab-{i}")))
                     .collect(),
+                channels: vec![None; n],
                 seen: vec![Vec::new(); n],
                 now: T0,
-                codec: Codec,
             }
         }
 
@@ -466,12 +454,15 @@ mod tests {
         /// Feeds `input` to tab `i` and runs the bus until quiet; returns tab `i`'s own outputs.
         fn send(&mut self, i: usize, input: Input) -> Vec<Output> {
             let first = self.tabs[i].handle(input, self.now);
-            let mut queue: Vec<(usize, String)> = Vec::new();
+            let mut queue: Vec<(usize, String, String)> = Vec::new();
             self.sort(i, first.clone(), &mut queue);
             while !queue.is_empty() {
-                let (from, text) = queue.remove(0);
+                let (from, name, text) = queue.remove(0);
                 for j in (0..self.tabs.len()).filter(|&j| j != from) {
-                    let m = self.codec.decode(&text).expect("own encoding decodes");
+                    let Some(ch) = self.channels[j].as_ref().filter(|c| c.name == name) else {
+                        continue;
+                    };
+                    let m = ch.codec.decode(&text).expect("one channel, one key");
                     let out = self.tabs[j].handle(Input::Received(m), self.now);
                     self.sort(j, out, &mut queue);
                 }
@@ -479,10 +470,15 @@ mod tests {
             first
         }
 
-        fn sort(&mut self, i: usize, out: Vec<Output>, queue: &mut Vec<(usize, String)>) {
+        fn sort(&mut self, i: usize, out: Vec<Output>, queue: &mut Vec<(usize, String, String)>) {
             for o in out {
                 match o {
-                    Output::Post(m) => queue.push((i, self.codec.encode(&m))),
+                    Output::Join(ch) => self.channels[i] = Some(ch),
+                    Output::Leave => self.channels[i] = None,
+                    Output::Post(m) => {
+                        let ch = self.channels[i].as_ref().expect("posts only once joined");
+                        queue.push((i, ch.name.clone(), ch.codec.encode(&m)));
+                    }
                     other => self.seen[i].push(other),
                 }
             }
@@ -629,7 +625,7 @@ mod tests {
         assert_eq!((bus.count(0), bus.count(1), bus.count(2)), (2, 2, 1));
 
         // Tab 2 (newer generation, other grant) does not answer tab 0's ask.
-        bus.send(0, Input::LockGranted { grant_id: G.into() });
+        bus.send(0, Input::LockGranted);
         bus.send(
             2,
             Input::Publish(Broadcast::SignedOut {
@@ -650,7 +646,7 @@ mod tests {
         bus.take(1);
 
         // Tab 0 asks at generation 3: tab 1 (equal) stays quiet, tab 2 (newer) answers.
-        let out = bus.send(0, Input::LockGranted { grant_id: G.into() });
+        let out = bus.send(0, Input::LockGranted);
         assert_eq!(
             out,
             [
@@ -664,7 +660,7 @@ mod tests {
         assert_eq!(bus.delivered(1), [Broadcast::Tokens(fresh)]);
 
         // Tab 2, the newest, asks: nobody answers.
-        bus.send(2, Input::LockGranted { grant_id: G.into() });
+        bus.send(2, Input::LockGranted);
         assert_eq!(bus.delivered(0), []);
         assert_eq!(bus.delivered(1), []);
         assert_eq!(bus.delivered(2), []);
@@ -738,11 +734,13 @@ mod tests {
     #[test]
     fn the_lock_holder_asks_then_waits_then_goes_ahead() {
         let mut c = Coordinator::new("a");
-        // Without a grant the ask carries generation zero: any peer's tokens are newer.
+        // Without a session there is no channel and nobody to ask.
+        assert_eq!(c.handle(Input::LockGranted, T0), [Output::LockReady]);
+        c.handle(Input::SetGrant(Some(holding(G, 2))), T0);
         assert_eq!(
-            c.handle(Input::LockGranted { grant_id: G.into() }, T0),
+            c.handle(Input::LockGranted, T0),
             [
-                Output::Post(msg(G, "a", Body::Ask { generation: 0 })),
+                Output::Post(msg(G, "a", Body::Ask { generation: 2 })),
                 Output::StartAskWait { ms: 200 },
             ]
         );
@@ -756,7 +754,7 @@ mod tests {
         // peer had replaced, which revoked the grant for every tab.
         let mut c = Coordinator::new("a");
         c.handle(Input::SetGrant(Some(holding(G, 1))), T0);
-        c.handle(Input::LockGranted { grant_id: G.into() }, T0);
+        c.handle(Input::LockGranted, T0);
         let woke = T0.plus_secs(3600);
         assert_eq!(
             c.handle(Input::AskWaitOver, woke),
@@ -770,7 +768,7 @@ mod tests {
             c.handle(Input::AskWaitOver, woke.plus_millis(ASK_WAIT_MS)),
             [Output::LockReady]
         );
-        c.handle(Input::LockGranted { grant_id: G.into() }, T0);
+        c.handle(Input::LockGranted, T0);
         assert_eq!(
             c.handle(Input::AskWaitOver, T0.plus_millis(ASK_WAIT_FROZEN_MS - 1)),
             [Output::LockReady]
@@ -848,14 +846,18 @@ mod tests {
         assert_eq!(bus.hold(0, G, 2), []);
         assert_eq!(bus.count(0), 2);
 
-        // A new grant: tab 0 starts over and announces itself; nobody holds that grant.
+        // A new grant: tab 0 moves to that session's channel and announces itself there; nobody
+        // else holds that grant.
+        let key = key_of("grant-2");
         assert_eq!(
             bus.hold(0, "grant-2", 1),
-            [Output::Post(msg(
-                "grant-2",
-                "tab-0",
-                Body::Hello { generation: 1 }
-            ))]
+            [
+                Output::Join(Channel {
+                    name: key.channel_name("grant-2"),
+                    codec: Codec::new(&key),
+                }),
+                Output::Post(msg("grant-2", "tab-0", Body::Hello { generation: 1 }))
+            ]
         );
         assert_eq!(bus.count(0), 1);
         // Tab 1 sees no bye; it counts tab 0 until its heartbeats stop.
@@ -864,102 +866,77 @@ mod tests {
         // Signing out clears the peers too, and says nothing.
         bus.hold(1, "grant-2", 1);
         assert_eq!(bus.count(0), 2);
-        assert_eq!(bus.send(0, Input::SetGrant(None)), []);
+        assert_eq!(bus.send(0, Input::SetGrant(None)), [Output::Leave]);
         assert_eq!(bus.count(0), 0);
         bus.hold(0, "grant-2", 1);
         assert_eq!(bus.count(0), 2, "tab 1 answered the new hello");
     }
 
+    /// Issue 16: the channel was one fixed name for the whole origin. Now each session has its
+    /// own, named after its key and grant: a tab of another session (or any other page) is not
+    /// on it, and hears and says nothing there.
     #[test]
-    fn the_wire_format_is_unchanged() {
-        // Tabs still running the previous build must understand these, and we theirs.
-        let codec = Codec;
-        let s = session(G, 2, "at-x");
-        let cases = [
-            (
-                Body::Hello { generation: 3 },
-                r#"{"t":"hello","grant":"grant-1","from":"a","generation":3}"#.to_string(),
-            ),
-            (
-                Body::Here { generation: 3 },
-                r#"{"t":"here","grant":"grant-1","from":"a","generation":3}"#.to_string(),
-            ),
-            (
-                Body::Bye,
-                r#"{"t":"bye","grant":"grant-1","from":"a","generation":0}"#.to_string(),
-            ),
-            (
-                Body::Ask { generation: 7 },
-                r#"{"t":"ask","grant":"grant-1","from":"a","generation":7}"#.to_string(),
-            ),
-            (
-                Body::Tokens(Box::new(s.clone())),
-                format!(
-                    r#"{{"t":"tokens","grant":"grant-1","from":"a","generation":0,"record":{}}}"#,
-                    serde_json::to_string(&encode_session(&s)).unwrap()
-                ),
-            ),
-            (
-                Body::SignedOut,
-                r#"{"t":"signed_out","grant":"grant-1","from":"a","generation":0}"#.to_string(),
-            ),
-        ];
-        for (body, text) in cases {
-            let m = msg(G, "a", body);
-            assert_eq!(codec.encode(&m), text);
-            assert_eq!(codec.decode(&text), Ok(m));
-        }
-        // `generation` may be missing; unknown fields are ignored.
-        assert_eq!(
-            codec.decode(r#"{"t":"signed_out","grant":"g","from":"b","extra":1}"#),
-            Ok(msg("g", "b", Body::SignedOut))
+    fn each_session_has_its_own_channel() {
+        let mut bus = Bus::new(3);
+        bus.hold(0, G, 1);
+        bus.hold(1, G, 1);
+        // Tab 2 has a session with the same grant name but another key: another sign-in.
+        let mut other = holding(G, 5);
+        other.key = key_of("someone else");
+        bus.send(2, Input::SetGrant(Some(other)));
+        assert_eq!((bus.count(0), bus.count(1), bus.count(2)), (2, 2, 1));
+        assert_ne!(bus.channels[0], bus.channels[2]);
+        assert_eq!(bus.channels[0], bus.channels[1]);
+        // Its newer generation is not offered to the others' ask, and its sign-out reaches nobody.
+        bus.send(0, Input::LockGranted);
+        bus.send(
+            2,
+            Input::Publish(Broadcast::SignedOut { grant_id: G.into() }),
         );
+        assert_eq!(bus.delivered(0), []);
+        assert_eq!(bus.delivered(1), []);
+        // The channel name gives neither key nor grant away.
+        let name = &bus.channels[0].as_ref().unwrap().name;
+        assert!(!name.contains(G) && !name.contains(&key_of(G).to_text()));
     }
 
     #[test]
-    fn malformed_wire_text_is_rejected() {
-        let codec = Codec;
-        let bad_record = encode_session(&session("", 1, "at"));
-        let tokens_with = |record: &str| {
-            format!(
-                r#"{{"t":"tokens","grant":"g","from":"b","record":{}}}"#,
-                serde_json::to_string(record).unwrap()
-            )
-        };
-        for (text, want) in [
-            ("not json".to_string(), "malformed"),
-            ("\"hello\"".into(), "malformed"),
-            (r#"{"t":"hello","grant":"g"}"#.into(), "malformed"),
-            (
-                r#"{"t":"hello","grant":"g","from":"b","generation":-1}"#.into(),
-                "malformed",
-            ),
-            (r#"{"t":"hi","grant":"g","from":"b"}"#.into(), "unknown"),
-            (r#"{"t":"tokens","grant":"g","from":"b"}"#.into(), "missing"),
-            (tokens_with("{}"), "bad"),
-            (tokens_with(&bad_record), "bad"),
+    fn a_generation_too_far_ahead_is_ignored() {
+        let mut c = Coordinator::new("a");
+        c.handle(Input::SetGrant(Some(holding(G, 3))), T0);
+        let far = 3 + MAX_GENERATION_JUMP + 1;
+        for body in [
+            Body::Hello { generation: far },
+            Body::Here { generation: far },
+            Body::Ask { generation: far },
+            Body::Tokens(Box::new(session(G, far, "at-far"))),
+            Body::Here {
+                generation: u64::MAX,
+            },
         ] {
-            let got = codec.decode(&text).map_err(|e| match e {
-                WireError::TooLarge => "too large",
-                WireError::Malformed(_) => "malformed",
-                WireError::UnknownType(_) => "unknown",
-                WireError::MissingRecord => "missing",
-                WireError::BadRecord(_) => "bad",
-            });
-            assert_eq!(got, Err(want), "{text}");
+            let out = c.handle(Input::Received(msg(G, "b", body.clone())), T0);
+            assert_eq!(out, [], "{body:?}");
         }
-    }
-
-    #[test]
-    fn oversized_wire_text_is_rejected_before_parsing() {
-        let codec = Codec;
-        let m = msg(G, "b", Body::Bye);
-        let text = codec.encode(&m);
-        // JSON allows trailing whitespace, so padding keeps the message valid.
-        let at_limit = text.clone() + &" ".repeat(MAX_MESSAGE_BYTES - text.len());
-        assert_eq!(at_limit.len(), MAX_MESSAGE_BYTES);
-        assert_eq!(codec.decode(&at_limit), Ok(m));
-        let over = format!("{at_limit} ");
-        assert_eq!(codec.decode(&over), Err(WireError::TooLarge));
+        assert_eq!(c.sharing_count(T0), 1, "not even counted as a peer");
+        // At the bound it is still a peer, and newer.
+        let out = c.handle(
+            Input::Received(msg(
+                G,
+                "b",
+                Body::Here {
+                    generation: far - 1,
+                },
+            )),
+            T0,
+        );
+        assert!(out.contains(&Output::PeersChanged), "{out:?}");
+        // The bound itself cannot overflow.
+        let mut c = Coordinator::new("a");
+        c.handle(Input::SetGrant(Some(holding(G, u64::MAX))), T0);
+        let out = c.handle(
+            Input::Received(msg(G, "b", Body::Here { generation: 1 })),
+            T0,
+        );
+        assert_eq!(out, [], "{out:?}");
     }
 }
