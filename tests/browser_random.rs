@@ -143,8 +143,10 @@ async fn longer_verifiers_from_the_browser_also_match_web_crypto() {
 
 #[wasm_bindgen_test]
 async fn authorize_start_in_the_browser_sends_the_web_crypto_challenge_and_fresh_state() {
-    let first = authorize::start(&request(), &Default::default(), &mut SystemEntropy, now()).unwrap();
-    let second = authorize::start(&request(), &Default::default(), &mut SystemEntropy, now()).unwrap();
+    let first =
+        authorize::start(&request(), &Default::default(), &mut SystemEntropy, now()).unwrap();
+    let second =
+        authorize::start(&request(), &Default::default(), &mut SystemEntropy, now()).unwrap();
 
     for started in [&first, &second] {
         let verifier = started.pending.verifier.expose();

@@ -716,3 +716,37 @@ fn a_session_the_server_ended_still_says_why_after_a_reload() {
     let page = load(&fake, APP);
     assert!(page.view().notice.is_none());
 }
+
+/// Issue 16: a stored session of another server (Settings changed, `config.json` redeployed) was
+/// refreshed at the server configured now. Now the only request is its revocation, at the server
+/// it came from, and the user is told.
+#[test]
+fn a_stored_session_of_another_server_is_revoked_there_and_nothing_goes_to_this_one() {
+    let fake = signed_in_tab("AT0", -1);
+    let text = fake.0.storage.borrow()[&(Area::Tokens, keys::SESSION.to_string())].clone();
+    let mut other = decode_session(&text).unwrap();
+    other.binding.token_endpoint = "http://127.0.0.1:5999/restapi/oauth/token".into();
+    other.binding.revoke_endpoint = "http://127.0.0.1:5999/restapi/oauth/revoke".into();
+    fake.store(Area::Tokens, keys::SESSION, &encode_session(&other))
+        .unwrap();
+    let mut page = load(&fake, "http://localhost:5000/account");
+    assert_eq!(
+        page.requests(),
+        [(
+            "POST",
+            "http://127.0.0.1:5999/restapi/oauth/revoke".to_string()
+        )]
+    );
+    assert!(page.stored(Area::Tokens, keys::SESSION).is_none());
+    let revoke = page.answer("/oauth/revoke", ok(serde_json::json!({})));
+    assert_eq!(form(&revoke)["token"], "RT0");
+    let view = page.view();
+    assert_eq!(view.phase, Phase::SignedOut);
+    assert!(matches!(
+        view.notice,
+        Some(Notice::SessionOfAnotherServer {
+            revoke: rc_pkce_core::session::RevokeStatus::Confirmed,
+            ..
+        })
+    ));
+}
