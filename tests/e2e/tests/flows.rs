@@ -41,13 +41,17 @@ async fn happy_path_signs_in_and_shows_the_account() {
                 .stored_session()
                 .await
                 .expect("session in sessionStorage");
-            assert_eq!(session["v"], 1);
+            assert_eq!(session["v"], 2);
+            // Bound to the server it came from, with the key its tabs share.
+            assert_eq!(session["binding"]["client_id"], "rc-pkce-demo");
             let access = session["access_token"].as_str().unwrap().to_string();
             let refresh = session["refresh_token"].as_str().unwrap().to_string();
+            let tab_key = session["tab_key"].as_str().unwrap().to_string();
+            assert_eq!(tab_key.len(), 43);
             let local = b.local_storage().await.to_string();
             assert!(
-                !local.contains(&access) && !local.contains(&refresh),
-                "no token in localStorage: {local}"
+                !local.contains(&access) && !local.contains(&refresh) && !local.contains(&tab_key),
+                "no token or key in localStorage: {local}"
             );
             // The pending sign-in (verifier, state) is gone once used.
             let pending = b.session_storage().await;
