@@ -13,7 +13,7 @@ use crate::binding::ServerBinding;
 use crate::pkce::{CodeChallenge, CodeVerifier, PkceError};
 use crate::random::{Entropy, EntropyError};
 use crate::secret::constant_time_eq;
-use crate::tabs::TabKey;
+use crate::tab_key::TabKey;
 use crate::time::Timestamp;
 use crate::url::{append_query, form_encode};
 
@@ -64,7 +64,7 @@ pub struct PendingAuthorization {
     pub state: StateToken,
     pub verifier: CodeVerifier,
     pub redirect_uri: String,
-    /// The key of the session this sign-in leads to ([`crate::tabs::TabKey`]), drawn with the
+    /// The key of the session this sign-in leads to ([`crate::tab_key::TabKey`]), drawn with the
     /// verifier and `state` so that the app needs random numbers at one moment only.
     pub tab_key: TabKey,
     /// Where the code is to be exchanged: a record made for another server is not used

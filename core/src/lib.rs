@@ -13,7 +13,8 @@
 //! - [`token`]: token, refresh and revoke request bodies; the token response.
 //! - [`error`]: RFC 6749 and RingCentral error shapes to one typed error with user-facing text.
 //! - [`session`]: the session state machine.
-//! - [`tabs`]: the protocol between tabs that share a grant, and its wire format.
+//! - [`tabs`]: the protocol between tabs that share a grant, and its wire format; [`tab_key`]: the
+//!   key that names their channel and lock and signs their messages.
 //! - [`config`]: the runtime configuration schema and its validation.
 //! - [`record`]: versioned serialisation of what is kept in storage; [`storage`]: what a failed
 //!   store means for the user.
@@ -31,6 +32,7 @@ pub mod record;
 pub mod secret;
 pub mod session;
 pub mod storage;
+pub mod tab_key;
 pub mod tabs;
 pub mod time;
 pub mod token;

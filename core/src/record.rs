@@ -16,7 +16,7 @@ use crate::inspector::Inspector;
 use crate::pkce::CodeVerifier;
 use crate::secret::{AccessToken, RefreshToken};
 use crate::session::{Notice, StoredSession};
-use crate::tabs::TabKey;
+use crate::tab_key::TabKey;
 use crate::time::Timestamp;
 use crate::token::TokenSet;
 
@@ -314,7 +314,7 @@ mod tests {
         StoredSession {
             grant_id: "g1".into(),
             generation: 4,
-            tab_key: TabKey::from_bytes([5; crate::tabs::TAB_KEY_BYTES]),
+            tab_key: TabKey::from_bytes([5; crate::tab_key::TAB_KEY_BYTES]),
             binding: binding(),
             tokens,
         }

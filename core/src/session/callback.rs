@@ -11,7 +11,7 @@ use crate::callback::{CallbackOutcome, CallbackRejection, parse_callback};
 use crate::error::{ApiError, from_authorize_redirect};
 use crate::pkce::{CodeVerifier, sha256};
 use crate::secret::AuthorizationCode;
-use crate::tabs::TabKey;
+use crate::tab_key::TabKey;
 use crate::time::Timestamp;
 use crate::token::TokenRequest;
 

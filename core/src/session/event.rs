@@ -9,7 +9,7 @@ use crate::callback::CallbackRejection;
 use crate::error::ApiError;
 use crate::inspector::Step;
 use crate::storage::StorageError;
-use crate::tabs::TabKey;
+use crate::tab_key::TabKey;
 use crate::time::Timestamp;
 use crate::token::{FormBody, TokenSet};
 

@@ -23,8 +23,8 @@ fn demo() -> ServerBinding {
 }
 
 /// The tab key of the tests' stored sessions.
-fn key() -> crate::tabs::TabKey {
-    crate::tabs::TabKey::from_bytes([9; crate::tabs::TAB_KEY_BYTES])
+fn key() -> crate::tab_key::TabKey {
+    crate::tab_key::TabKey::from_bytes([9; crate::tab_key::TAB_KEY_BYTES])
 }
 
 fn tokens(now: Timestamp, access_ttl: u64, refresh: Option<(&str, u64)>) -> TokenSet {
@@ -1576,7 +1576,9 @@ fn tokens_of_another_session_or_server_are_not_adopted() {
         t
     };
     for other in [
-        newer(|t| t.tab_key = crate::tabs::TabKey::from_bytes([1; crate::tabs::TAB_KEY_BYTES])),
+        newer(|t| {
+            t.tab_key = crate::tab_key::TabKey::from_bytes([1; crate::tab_key::TAB_KEY_BYTES])
+        }),
         newer(|t| t.binding.client_id = "x".into()),
         newer(|t| t.grant_id = "other".into()),
     ] {

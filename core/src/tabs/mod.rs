@@ -13,17 +13,16 @@
 //! APIs at all, stay in the browser layer.
 //!
 //! Only the tabs of one session can take part: the channel and the lock are named after the
-//! session's [`TabKey`] (`key.rs`), which no other page of the origin has, and every message is
+//! session's [`TabKey`] (`crate::tab_key`), which no other page of the origin has, and every message is
 //! signed with it ([`Codec`], `wire.rs`). The coordinator says which channel to be on
 //! ([`Output::Join`]); messages are typed ([`Message`], [`Body`]) everywhere except on that
 //! channel.
 
-mod key;
 mod wire;
 
 use std::collections::HashMap;
 
-pub use key::{TAB_KEY_BYTES, TabKey};
+pub use crate::tab_key::{TAB_KEY_BYTES, TabKey};
 pub use wire::{Codec, MAX_MESSAGE_BYTES, WireError};
 
 use crate::record::{decode_session, encode_session};

@@ -6,7 +6,8 @@
 //! duplicated tab inherits a copy. So the key lives in the session record: the tabs that share a
 //! session share the key, and no other page has it. The channel and lock names are derived from it
 //! (so nothing about the session is announced on a name another page can guess), and every message
-//! carries an HMAC-SHA-256 made with it ([`super::Codec`]).
+//! carries an HMAC-SHA-256 made with it ([`crate::tabs::Codec`]). Its own module, not part of
+//! [`crate::tabs`], because the sign-in that draws it ([`crate::authorize`]) comes before any tab.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -94,12 +95,12 @@ impl TabKey {
     }
 
     /// The MAC of one channel message.
-    pub(super) fn sign(&self, message: &[u8]) -> [u8; TAB_KEY_BYTES] {
+    pub(crate) fn sign(&self, message: &[u8]) -> [u8; TAB_KEY_BYTES] {
         self.mac(MESSAGE_LABEL, message)
     }
 
     /// Whether `tag` is the MAC of `message`, compared in constant time.
-    pub(super) fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
+    pub(crate) fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
         let mut mac = self.hmac(MESSAGE_LABEL);
         mac.update(message);
         mac.verify_slice(tag).is_ok()
