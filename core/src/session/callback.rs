@@ -31,7 +31,6 @@ pub struct Exchange {
     code: AuthorizationCode,
     verifier: CodeVerifier,
     redirect_uri: String,
-    client_id: String,
     tab_key: TabKey,
     binding: ServerBinding,
     /// The sign-in's `state`, which names the grant with the code once tokens come (see
@@ -47,7 +46,7 @@ impl Exchange {
             code: AuthorizationCode::new(self.code.expose()),
             redirect_uri: self.redirect_uri.clone(),
             verifier: self.verifier.duplicate(),
-            client_id: self.client_id.clone(),
+            client_id: self.binding.client_id.clone(),
         }
     }
 
@@ -93,7 +92,6 @@ pub fn accept_callback(
                 code,
                 verifier: p.verifier.duplicate(),
                 redirect_uri: p.redirect_uri.clone(),
-                client_id: p.binding.client_id.clone(),
                 tab_key: p.tab_key.clone(),
                 binding: p.binding.clone(),
                 state: StateToken::from_stored(p.state.expose()),
