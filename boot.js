@@ -30,13 +30,17 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.rcPkceCspViolations.push(`${e.violatedDirective} ${e.blockedURI}`);
 });
 
-function fail(message) {
+function fail(...messages) {
   const root = document.getElementById("app");
-  const p = document.createElement("p");
-  p.className = "shell-error";
-  p.setAttribute("role", "alert");
-  p.textContent = message;
-  root.replaceChildren(p);
+  root.replaceChildren(
+    ...messages.filter(Boolean).map((message) => {
+      const p = document.createElement("p");
+      p.className = "shell-error";
+      p.setAttribute("role", "alert");
+      p.textContent = message;
+      return p;
+    }),
+  );
 }
 
 // The way back from the sign-in page lands on the redirect URI, whose first-load module no other
@@ -60,9 +64,11 @@ async function start(js, wasm) {
 if (typeof WebAssembly !== "object") {
   fail("This browser cannot run WebAssembly, which this app needs. Use a current version of Chrome, Edge, Firefox or Safari.");
 } else {
+  let early;
   if (firstLoad) {
     try {
-      await (await start(`${firstLoad}.js`, firstLoadWasm)).first_load();
+      early = await start(`${firstLoad}.js`, firstLoadWasm);
+      await early.first_load();
     } catch {
       // Only a head start: the app does everything the first-load module does.
     }
@@ -74,9 +80,12 @@ if (typeof WebAssembly !== "object") {
       else setTimeout(cacheCallbackModule, 0);
     }
   } catch (err) {
-    fail(
+    const why =
       `The app could not start (${err && err.message ? err.message : err}). Reload the page. ` +
-        "If this persists, the site is misconfigured: the .wasm file must be served as application/wasm.",
-    );
+      "If this persists, the site is misconfigured: the .wasm file must be served as application/wasm.";
+    fail(why);
+    // At the redirect URI the first-load module may have exchanged the code already: with no app
+    // to keep the tokens, it revokes them, and says so.
+    if (early?.abandon) fail(why, await early.abandon().catch(() => null));
   }
 }

@@ -159,6 +159,12 @@ pub fn take(request: &Outgoing<'_>) -> Option<(Promise, Option<web_sys::AbortCon
         request.url(),
         Some(request.credential()),
     )?;
+    let entry = take_at(&list, index)?;
+    Some((entry.response()?, entry.controller()))
+}
+
+/// Takes the entry at `index` out of `list`.
+fn take_at(list: &Array, index: usize) -> Option<Entry> {
     let entry: Entry = list.get(index as u32).unchecked_into();
     let kept: Array = list
         .iter()
@@ -167,7 +173,15 @@ pub fn take(request: &Outgoing<'_>) -> Option<(Promise, Option<web_sys::AbortCon
         .map(|(_, e)| e)
         .collect();
     hand_off()?.set_requests(&kept);
-    Some((entry.response()?, entry.controller()))
+    Some(entry)
+}
+
+/// The answer to the `method` request to `url`, whatever its credential, if no one has taken it;
+/// taken once. For the first-load module when the app will never come for it.
+pub fn take_unclaimed(method: &str, url: &str) -> Option<Promise> {
+    let list = requests()?;
+    let index = find(&list, method, url, None)?;
+    take_at(&list, index)?.response()
 }
 
 /// Whether the app has taken the answer to the `method` request to `url` (or there is none).

@@ -351,6 +351,13 @@ pub mod text {
     pub const SIGNING_IN: &str = "Opening RingCentral…";
     /// Before the browser's reason, when it refused to open the authorize page.
     pub const NAVIGATION_REFUSED: &str = "The browser did not open the sign-in page:";
+    /// After the app failed to start at the redirect URI, and the sign-in's tokens were revoked.
+    pub const SIGN_IN_UNDONE: &str = "The sign-in was undone: with no app to keep its tokens, they \
+        were revoked at the server. Sign in again once the app loads.";
+    /// After the app failed to start at the redirect URI, and revoking the tokens failed.
+    pub const SIGN_IN_NOT_UNDONE: &str = "The sign-in could not be undone: revoking its tokens \
+        failed, so they stay valid at the server until they expire, though nothing on this page \
+        keeps them. Sign in again once the app loads.";
     pub const OWN_CLIENT: &str = "Use your own client ID or server";
     pub const ACCOUNT_TITLE: &str = "Your RingCentral account";
     pub const LOADING_EXTENSION: &str = "Loading your extension…";

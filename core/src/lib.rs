@@ -12,6 +12,7 @@
 //! - [`binding`]: the client and server a pending sign-in or a session belongs to.
 //! - [`token`]: token, refresh and revoke request bodies; the token response.
 //! - [`error`]: RFC 6749 and RingCentral error shapes to one typed error with user-facing text.
+//! - [`handoff`]: how a sign-in the app never took over (its first-load answer unclaimed) is ended.
 //! - [`session`]: the session state machine.
 //! - [`tabs`]: the protocol between tabs that share a grant, and its wire format; [`tab_key`]: the
 //!   key that names their channel and lock and signs their messages.
@@ -25,6 +26,7 @@ pub mod binding;
 pub mod callback;
 pub mod config;
 pub mod error;
+pub mod handoff;
 pub mod inspector;
 pub mod pkce;
 pub mod random;

@@ -119,6 +119,21 @@ pub enum RevokeRequest {
 }
 
 impl RevokeRequest {
+    /// The revocation that ends the grant `tokens` came from: by its refresh token when there is
+    /// one, since revoking that ends the whole grant (RFC 7009 §2.1; RingCentral ends the session).
+    pub fn for_tokens(tokens: &TokenSet, client_id: &str) -> Self {
+        match &tokens.refresh_token {
+            Some(token) => Self::Refresh {
+                token: token.clone(),
+                client_id: client_id.to_string(),
+            },
+            None => Self::Access {
+                token: tokens.access_token.clone(),
+                client_id: client_id.to_string(),
+            },
+        }
+    }
+
     pub fn form_body(&self) -> FormBody {
         let (token, hint, client_id) = match self {
             Self::Refresh { token, client_id } => (token.expose(), "refresh_token", client_id),

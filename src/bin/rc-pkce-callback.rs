@@ -11,3 +11,12 @@ fn main() {}
 pub async fn first_load() {
     rc_pkce::first_load::callback().await;
 }
+
+/// Called by boot.js when the app could not start: ends the sign-in this module began (see
+/// `rc_pkce::first_load::unclaimed`) and returns what to tell the user, if anything.
+#[wasm_bindgen]
+pub async fn abandon() -> Option<String> {
+    rc_pkce::first_load::unclaimed::abandon()
+        .await
+        .map(str::to_string)
+}

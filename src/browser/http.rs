@@ -167,6 +167,18 @@ pub fn start_fetch(
     Ok((window.fetch_with_request(&built), controller))
 }
 
+/// Starts a form POST that the browser completes even if the page is being unloaded (`keepalive`):
+/// a revocation sent from `pagehide` must not die with the page.
+pub fn start_keepalive_post(url: &str, body: &str) -> Result<js_sys::Promise, JsValue> {
+    let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
+    let request = Outgoing::Form { url, body }.to_request(None)?;
+    let init = RequestInit::new();
+    // web-sys has no setter for it; `RequestInit` is a plain object.
+    js_sys::Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE)?;
+    let kept = web_sys::Request::new_with_request_and_init(&request, &init)?;
+    Ok(window.fetch_with_request(&kept))
+}
+
 /// Sends `request` and reads its answer.
 pub async fn send(request: Outgoing<'_>) -> Result<HttpResponse, ApiError> {
     let (promise, controller) = start_fetch(&request)

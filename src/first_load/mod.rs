@@ -23,6 +23,7 @@
 
 mod dom;
 pub mod pages;
+pub mod unclaimed;
 
 use std::rc::Rc;
 
@@ -206,6 +207,8 @@ pub async fn callback() {
     });
     drop(body);
     let Ok(answer) = sent else { return };
+    // From here the server may hand out tokens: if the app never takes them, they are revoked.
+    unclaimed::watch(config.binding());
     clock::mark("rc-pkce:token-post-sent");
     // The app starts once the name is drawn (or the module gave up), or after a head start at
     // most: its start-up takes the main thread for tens of milliseconds, which on a fast network
@@ -241,6 +244,7 @@ async fn request_account(config: AppConfig, answer: js_sys::Promise) -> Option<j
     if early::taken("POST", &config.token_endpoint) {
         return None;
     }
+    unclaimed::answered(&bytes);
     let get = |path: &str| {
         let url = format!("{}{path}", config.api_base);
         early::send_ahead(&Outgoing::Bearer {
@@ -260,8 +264,8 @@ async fn draw(extension: js_sys::Promise) {
     let Some(ext) = json::<Extension>(extension).await else {
         return;
     };
-    // Once the app has the page, the page is the app's.
-    if early::app_took_over() {
+    // Once the app has the page, the page is the app's; with no app coming, it is boot.js's error.
+    if early::app_took_over() || unclaimed::abandoned() {
         return;
     }
     let Ok(page) = pages::account(&ext) else {

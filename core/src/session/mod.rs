@@ -328,7 +328,8 @@ impl Session {
             fx.push(Effect::ClearSession);
             fx.push(Effect::PostRevoke {
                 endpoint: stored.binding.revoke_endpoint.clone(),
-                body: revoke_request(&stored.tokens, &stored.binding.client_id).form_body(),
+                body: RevokeRequest::for_tokens(&stored.tokens, &stored.binding.client_id)
+                    .form_body(),
             });
             self.notice = Some(Notice::SessionOfAnotherServer {
                 changed,
@@ -418,7 +419,7 @@ impl Session {
             if let Ok(tokens) = result {
                 fx.push(Effect::PostRevoke {
                     endpoint: self.binding.revoke_endpoint.clone(),
-                    body: revoke_request(&tokens, &self.binding.client_id).form_body(),
+                    body: RevokeRequest::for_tokens(&tokens, &self.binding.client_id).form_body(),
                 });
             }
             return;
@@ -675,7 +676,7 @@ impl Session {
             (
                 s.grant_id.clone(),
                 s.binding.revoke_endpoint.clone(),
-                revoke_request(&s.tokens, &s.binding.client_id),
+                RevokeRequest::for_tokens(&s.tokens, &s.binding.client_id),
             )
         });
         self.leave_state(fx);
@@ -815,18 +816,4 @@ fn send_exchange(records: bool, exchange: &Exchange, id: u64, fx: &mut Vec<Effec
         id,
         body: request.form_body(),
     });
-}
-
-fn revoke_request(tokens: &TokenSet, client_id: &str) -> RevokeRequest {
-    match &tokens.refresh_token {
-        // Revoking the refresh token ends the whole grant (RFC 7009 §2.1; RingCentral ends the session).
-        Some(rt) => RevokeRequest::Refresh {
-            token: rt.clone(),
-            client_id: client_id.to_string(),
-        },
-        None => RevokeRequest::Access {
-            token: tokens.access_token.clone(),
-            client_id: client_id.to_string(),
-        },
-    }
 }

@@ -39,6 +39,8 @@ struct State {
     log: Arc<Mutex<Vec<Served>>>,
     /// While true, the app's own module (not boot.js, not the first-load modules) is not answered.
     hold_app: tokio::sync::watch::Sender<bool>,
+    /// While true, the app's own module answers 404 Not Found: the app cannot start.
+    break_app: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The app's hashed JS and wasm (`rc-pkce-<16 hex>.js`, `..._bg.wasm`), not the first-load modules.
@@ -75,6 +77,7 @@ impl Site {
             csp: Arc::new(Mutex::new(String::new())),
             log: Arc::new(Mutex::new(Vec::new())),
             hold_app: tokio::sync::watch::channel(false).0,
+            break_app: Arc::default(),
         };
         let s = state.clone();
         let app = Router::new().fallback(move |req: Request<Body>| serve(s.clone(), req));
@@ -126,6 +129,15 @@ impl Site {
     pub fn release_app(&self) {
         self.state.hold_app.send_replace(false);
     }
+
+    /// From now on the app's module (see [`is_app_module`]) answers 404 and `index.html` names one
+    /// that is not there (the browser would take the real one from its cache): boot.js cannot
+    /// start the app, as after a broken deployment, and only the first-load modules run.
+    pub fn break_app(&self) {
+        self.state
+            .break_app
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Drop for Site {
@@ -159,6 +171,24 @@ pub fn is_hashed(path: &str) -> bool {
     stem.rsplit_once('-').is_some_and(|(_, h)| is_hash(h))
 }
 
+/// `page` with each name of the app's module (`rc-pkce-<16 hex>`) changed to one never served.
+fn without_app_module(page: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(page);
+    let mut out = String::new();
+    let mut rest = text.as_ref();
+    while let Some(at) = rest.find("rc-pkce-") {
+        let (before, after) = rest.split_at(at + "rc-pkce-".len());
+        out.push_str(before);
+        rest = after;
+        if rest.get(..16).is_some_and(is_hash) {
+            out.push_str("0000000000000000");
+            rest = &rest[16..];
+        }
+    }
+    out.push_str(rest);
+    out.into_bytes()
+}
+
 /// A strong validator for `body`.
 fn etag(body: &[u8]) -> String {
     use std::hash::{DefaultHasher, Hasher};
@@ -179,7 +209,14 @@ async fn serve(state: State, req: Request<Body>) -> Response<Body> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let query = req.uri().query().map(str::to_string);
-    let (status, body, file) = if path == "/config.json" {
+    let broken = is_app_module(&path) && state.break_app.load(std::sync::atomic::Ordering::SeqCst);
+    let (status, body, file) = if broken {
+        (
+            StatusCode::NOT_FOUND,
+            b"not found".to_vec(),
+            "not-found.txt".to_string(),
+        )
+    } else if path == "/config.json" {
         match state.config.lock().unwrap().clone() {
             ConfigFile::Json(text) => {
                 (StatusCode::OK, text.into_bytes(), "config.json".to_string())
@@ -216,6 +253,14 @@ async fn serve(state: State, req: Request<Body>) -> Response<Body> {
                 rel.to_string(),
             )
         }
+    };
+    // index.html is revalidated on every load, while the app's hashed files are cached for a
+    // year: a broken deployment is one whose page names an app module that is not there.
+    let body = if state.break_app.load(std::sync::atomic::Ordering::SeqCst) && file == "index.html"
+    {
+        without_app_module(&body)
+    } else {
+        body
     };
     let tag = etag(&body);
     let (status, body) = if status == StatusCode::OK && if_none_match.as_deref() == Some(&tag) {

@@ -2,7 +2,8 @@
 //! home page's sign-in button works and the account page shows the user's name; once the app
 //! arrives it takes over the page and uses the answers already fetched, so the code is exchanged
 //! once and each account request is sent once. A reload after the code was sent does not send it
-//! again.
+//! again. If the app never takes over (it cannot start, or the page is left first), the tokens the
+//! first-load module got are revoked and nothing secret stays on the hand-off global.
 
 use std::time::Duration;
 
@@ -99,6 +100,83 @@ async fn sign_in_works_and_the_name_shows_before_the_app_has_loaded() {
                 "{:?}",
                 env.console_errors().await
             );
+            // The app has the tokens: leaving the page must not revoke them (the first-load
+            // module's revocation is only for a sign-in the app never took).
+            b.goto(&env.app("/favicon.svg")).await;
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            assert!(env.revoke_requests().await.is_empty());
+            assert_eq!(env.grants().await[0]["revoked"], false);
+        })
+    })
+    .await;
+}
+
+/// The sandbox's grants, once the first one is revoked.
+async fn wait_for_revoked_grant(env: &e2e::env::Env) -> Vec<Value> {
+    eventually("the grant revoked", Duration::from_secs(10), || async {
+        env.grants()
+            .await
+            .first()
+            .is_some_and(|g| g["revoked"] == true)
+    })
+    .await;
+    env.grants().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_that_cannot_start_leaves_no_secret_behind_and_its_sign_in_is_revoked() {
+    run("first_load_app_broken", EnvOptions::default(), |env| {
+        Box::pin(async move {
+            let b = &env.browser;
+            b.goto(&env.app("/")).await;
+            b.click("[data-testid=sign-in]").await;
+            // A deployment breaks while the user is at the sign-in page: back at the redirect URI
+            // only the first-load module runs, and it exchanges the code.
+            env.site.break_app();
+            env.consent(USER, PASSWORD, "allow").await;
+            let text = b.wait_for_page_text("The sign-in was undone").await;
+            assert!(text.contains("The app could not start"), "{text}");
+            let tokens = env.token_requests(None).await;
+            assert_eq!(tokens.len(), 1, "{tokens:?}");
+            assert_eq!(tokens[0]["status"], 200, "{tokens:?}");
+            // Nothing the app would have taken stays on the global: no code (in the callback
+            // URL), no verifier (in the pending record), no token answer.
+            let h = b.execute(HAND_OFF).await;
+            assert_eq!(h["pending"], false, "{h}");
+            assert_eq!(h["callback"], false, "{h}");
+            assert_eq!(h["requests"], 0, "{h}");
+            assert!(!b.url().await.contains("code="));
+            assert!(env.stored_session().await.is_none());
+            // And the grant the server handed out is ended.
+            let grants = wait_for_revoked_grant(env).await;
+            assert_eq!(grants.len(), 1, "{grants:?}");
+            let revokes = env.revoke_requests().await;
+            assert_eq!(revokes.len(), 1, "{revokes:?}");
+            assert_eq!(revokes[0]["status"], 200, "{revokes:?}");
+            assert_eq!(revokes[0]["grant_id"], "g1", "{revokes:?}");
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_left_before_the_app_came_revokes_the_sign_in() {
+    run("first_load_left_early", EnvOptions::default(), |env| {
+        Box::pin(async move {
+            let b = &env.browser;
+            env.site.hold_app();
+            b.goto(&env.app("/")).await;
+            b.click("[data-testid=sign-in]").await;
+            env.consent(USER, PASSWORD, "allow").await;
+            // The first-load module has the tokens (it drew the name with them); the app is still
+            // on its way when the user leaves.
+            b.wait_for_text("[data-testid=user-name]", USER_NAME).await;
+            assert!(env.revoke_requests().await.is_empty());
+            b.goto(&env.app("/favicon.svg")).await;
+            let grants = wait_for_revoked_grant(env).await;
+            assert_eq!(grants.len(), 1, "{grants:?}");
+            assert_eq!(env.revoke_requests().await.len(), 1);
+            env.site.release_app();
         })
     })
     .await;
