@@ -67,25 +67,68 @@ impl Default for EnvOptions {
 }
 
 /// A TCP relay on a loopback port in front of the sandbox. [`Link::cut`] closes its listener and
-/// every connection through it at once, requests in flight included.
+/// every connection through it at once, requests in flight included. Made with
+/// [`Link::recording`], it also keeps every byte the browser sent through it ([`Link::sent`]):
+/// headers and bodies as they went over the wire, not the sandbox's log of them (which keeps
+/// nothing secret).
 pub struct Link {
     pub addr: SocketAddr,
     accept: tokio::task::JoinHandle<()>,
     connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    sent: Option<Arc<Mutex<Vec<u8>>>>,
 }
 
 impl Link {
     /// Relays 127.0.0.1:<ephemeral> to `target`.
     pub async fn start(target: SocketAddr) -> std::io::Result<Self> {
+        Self::relay(target, None).await
+    }
+
+    /// [`Link::start`], keeping what the browser sends.
+    pub async fn recording(target: SocketAddr) -> std::io::Result<Self> {
+        Self::relay(target, Some(Arc::default())).await
+    }
+
+    async fn relay(target: SocketAddr, sent: Option<Arc<Mutex<Vec<u8>>>>) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
         let conns = Arc::clone(&connections);
+        let record = sent.clone();
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                let record = record.clone();
                 let relay = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    match record {
+                        None => {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                        Some(record) => {
+                            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                            let (mut from_browser, mut to_browser) = inbound.into_split();
+                            let (mut from_sandbox, mut to_sandbox) = outbound.into_split();
+                            let up = async {
+                                let mut buf = vec![0u8; 16 * 1024];
+                                loop {
+                                    let n = from_browser.read(&mut buf).await?;
+                                    if n == 0 {
+                                        return to_sandbox.shutdown().await;
+                                    }
+                                    record.lock().unwrap().extend_from_slice(&buf[..n]);
+                                    to_sandbox.write_all(&buf[..n]).await?;
+                                }
+                            };
+                            let down = async {
+                                tokio::io::copy(&mut from_sandbox, &mut to_browser).await?;
+                                to_browser.shutdown().await
+                            };
+                            let _: (std::io::Result<()>, std::io::Result<()>) =
+                                tokio::join!(up, down);
+                        }
                     }
                 });
                 conns.lock().unwrap().push(relay.abort_handle());
@@ -95,7 +138,18 @@ impl Link {
             addr,
             accept,
             connections,
+            sent,
         })
+    }
+
+    /// Every byte the browser has sent through the link so far (needs [`Link::recording`]).
+    pub fn sent(&self) -> Vec<u8> {
+        self.sent
+            .as_ref()
+            .expect("a link made with Link::recording")
+            .lock()
+            .unwrap()
+            .clone()
     }
 
     /// `http://` + the relay's address.
@@ -145,30 +199,7 @@ impl Env {
         let site = Site::start(release_bundle().to_path_buf())
             .await
             .expect("site starts");
-        let redirect = format!("{}/oauth2callback", site.origin);
-        let perms: Vec<&str> = options.permissions.iter().map(String::as_str).collect();
-        let config = SandboxConfig {
-            clients: vec![
-                ClientRegistration::public("rc-pkce-demo", &redirect).with_permissions(&perms),
-            ],
-            access_ttl_secs: options.access_ttl,
-            refresh_ttl_secs: options.refresh_ttl,
-            code_ttl_secs: options.code_ttl,
-            allowed_origins: vec![site.origin.clone()],
-            rate_limits: if options.rate_limits {
-                Some(sandbox::RateLimits::default())
-            } else {
-                None
-            },
-            expose_rate_limit_headers: options.expose_rate_limit_headers,
-            ..Default::default()
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind sandbox");
-        let sandbox = sandbox::spawn(config, listener)
-            .await
-            .expect("sandbox starts");
+        let sandbox = spawn_sandbox(&options, &site.origin).await;
         let link = if options.sandbox_via_link {
             Some(Link::start(sandbox.addr()).await.expect("link starts"))
         } else {
@@ -202,6 +233,13 @@ impl Env {
             options,
             link,
         }
+    }
+
+    /// Another sandbox, configured as the first one is (the same client registration, this
+    /// site's origin allowed) but with its own grants, tokens and request log: a second server
+    /// the app can be pointed at. Shut it down at the end of the test.
+    pub async fn another_sandbox(&self) -> RunningSandbox {
+        spawn_sandbox(&self.options, &self.site.origin).await
     }
 
     /// Cuts the app's connection to the sandbox (needs [`EnvOptions::sandbox_via_link`]).
@@ -422,6 +460,34 @@ impl Env {
         self.browser.close().await;
         self.sandbox.shutdown().await;
     }
+}
+
+/// A sandbox on 127.0.0.1:<ephemeral> that serves the demo client of the site at `site_origin`.
+async fn spawn_sandbox(options: &EnvOptions, site_origin: &str) -> RunningSandbox {
+    let redirect = format!("{site_origin}/oauth2callback");
+    let perms: Vec<&str> = options.permissions.iter().map(String::as_str).collect();
+    let config = SandboxConfig {
+        clients: vec![
+            ClientRegistration::public("rc-pkce-demo", &redirect).with_permissions(&perms),
+        ],
+        access_ttl_secs: options.access_ttl,
+        refresh_ttl_secs: options.refresh_ttl,
+        code_ttl_secs: options.code_ttl,
+        allowed_origins: vec![site_origin.to_string()],
+        rate_limits: if options.rate_limits {
+            Some(sandbox::RateLimits::default())
+        } else {
+            None
+        },
+        expose_rate_limit_headers: options.expose_rate_limit_headers,
+        ..Default::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind sandbox");
+    sandbox::spawn(config, listener)
+        .await
+        .expect("sandbox starts")
 }
 
 /// Calls the sandbox's admin API (`/__sandbox/<path>`) and returns its JSON answer (`null` for an

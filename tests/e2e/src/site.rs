@@ -93,6 +93,14 @@ impl Site {
 
     /// Sets what `config.json` answers, and the CSP header to match it.
     pub fn set_config(&self, config: ConfigFile) {
+        self.set_config_allowing(config, &[]);
+    }
+
+    /// [`Site::set_config`], with `extra_connect` origins added to the CSP's `connect-src`, as a
+    /// deployment that still allows a server it used to be configured for would send. Without
+    /// them, the CSP the app is served with blocks every request to a server the configuration
+    /// no longer names (a revoke where an old session came from, say).
+    pub fn set_config_allowing(&self, config: ConfigFile, extra_connect: &[String]) {
         let csp = match &config {
             ConfigFile::Json(text) => {
                 rc_pkce_core::config::parse_config(text, &format!("{}/", self.origin))
@@ -101,6 +109,13 @@ impl Site {
             }
             ConfigFile::Missing => None,
         };
+        let csp = csp.map(|csp| {
+            if extra_connect.is_empty() {
+                return csp;
+            }
+            let extra = extra_connect.join(" ");
+            csp.replacen("connect-src ", &format!("connect-src {extra} "), 1)
+        });
         *self.state.csp.lock().unwrap() = csp.unwrap_or_else(|| {
             // An unusable config still gets a strict policy: the app only fetches config.json.
             "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'".into()
