@@ -421,6 +421,17 @@ impl Env {
         })
     }
 
+    /// Switches to `window` and waits until its session panel's Tabs line contains `text`.
+    pub async fn wait_for_tabs_line(&self, window: &crate::browser::WindowHandle, text: &str) {
+        self.browser.switch_to(window).await;
+        eventually(
+            &format!("the Tabs line to say {text:?}"),
+            Duration::from_secs(20),
+            || async { self.panel().await.is_some_and(|p| p.tabs.contains(text)) },
+        )
+        .await;
+    }
+
     /// Waits for the session panel and returns what it shows.
     pub async fn wait_for_panel(&self) -> Panel {
         let started = std::time::Instant::now();

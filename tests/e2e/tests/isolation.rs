@@ -8,7 +8,6 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use e2e::browser::WindowHandle;
 use e2e::env::{Env, EnvOptions, Link, USER_NAME, eventually, run, sandbox_admin};
 use e2e::site::ConfigFile;
 use rc_pkce_core::tab_key::TabKey;
@@ -138,16 +137,6 @@ async fn note_tokens(env: &Env, seen: &mut BTreeSet<String>) -> Value {
     s
 }
 
-async fn wait_for_tabs_line(env: &Env, window: &WindowHandle, text: &str) {
-    env.browser.switch_to(window).await;
-    eventually(
-        &format!("the Tabs line to say {text:?}"),
-        Duration::from_secs(20),
-        || async { env.panel().await.is_some_and(|p| p.tabs.contains(text)) },
-    )
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_same_origin_page_learns_no_token_and_changes_no_account() {
     let options = EnvOptions {
@@ -161,8 +150,10 @@ async fn a_same_origin_page_learns_no_token_and_changes_no_account() {
             let first = b.current_window().await;
             let second = b.duplicate_tab(&env.app("/account")).await;
             b.wait_for_text("[data-testid=user-name]", USER_NAME).await;
-            wait_for_tabs_line(env, &second, "2 tabs share this session").await;
-            wait_for_tabs_line(env, &first, "2 tabs share this session").await;
+            env.wait_for_tabs_line(&second, "2 tabs share this session")
+                .await;
+            env.wait_for_tabs_line(&first, "2 tabs share this session")
+                .await;
             // Each refresh takes 1.5 s at the sandbox, so the refresh lock is held long enough to
             // be listed, and the second tab waits for it in the meantime.
             env.fault(json!({"target": "token", "delay_ms": 1500, "count": 50}))
@@ -281,7 +272,7 @@ async fn a_same_origin_page_learns_no_token_and_changes_no_account() {
                 let text = b.page_text().await;
                 assert!(!text.contains("signed out"), "{text}");
                 // The attacker's hellos did not make it a third tab.
-                wait_for_tabs_line(env, w, "2 tabs share this session").await;
+                env.wait_for_tabs_line(w, "2 tabs share this session").await;
                 let now = env.stored_session().await.expect("still stored");
                 assert_eq!(now["grant_id"], session["grant_id"]);
                 assert_eq!(now["tab_key"], session["tab_key"]);

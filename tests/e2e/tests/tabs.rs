@@ -41,16 +41,6 @@ async fn snapshot(env: &Env, windows: &[&WindowHandle]) -> (Vec<Value>, Vec<Pane
     }
 }
 
-async fn wait_for_tabs_line(env: &Env, window: &WindowHandle, text: &str) {
-    env.browser.switch_to(window).await;
-    eventually(
-        &format!("the Tabs line to say {text:?}"),
-        Duration::from_secs(20),
-        || async { env.panel().await.is_some_and(|p| p.tabs.contains(text)) },
-    )
-    .await;
-}
-
 /// Waits until every grant has been refreshed `n` times; fails at once if one is revoked.
 async fn wait_for_refreshes(env: &Env, grants: usize, n: u64) {
     let started = Instant::now();
@@ -123,8 +113,10 @@ async fn duplicated_tab_shares_one_refresh_per_deadline() {
             let second = b.duplicate_tab(&env.app("/account")).await;
             b.wait_for_text("[data-testid=user-name]", USER_NAME).await;
             let copied = env.stored_session().await.expect("copied session");
-            wait_for_tabs_line(env, &second, "2 tabs share this session").await;
-            wait_for_tabs_line(env, &first, "2 tabs share this session").await;
+            env.wait_for_tabs_line(&second, "2 tabs share this session")
+                .await;
+            env.wait_for_tabs_line(&first, "2 tabs share this session")
+                .await;
             assert_eq!(
                 env.stored_session().await.map(|s| s["grant_id"].clone()),
                 Some(copied["grant_id"].clone())
@@ -161,8 +153,10 @@ async fn duplicated_tab_shares_one_refresh_per_deadline() {
             // The REST calls of both tabs always had a live token.
             let api = env.api_requests("").await;
             assert!(api.iter().all(|r| r["status"] == 200), "{api:#?}");
-            wait_for_tabs_line(env, &first, "2 tabs share this session").await;
-            wait_for_tabs_line(env, &second, "2 tabs share this session").await;
+            env.wait_for_tabs_line(&first, "2 tabs share this session")
+                .await;
+            env.wait_for_tabs_line(&second, "2 tabs share this session")
+                .await;
         })
     })
     .await;
@@ -214,7 +208,8 @@ async fn tab_returning_with_stale_tokens_adopts_the_newer_ones() {
                 },
             )
             .await;
-            wait_for_tabs_line(env, &second, "2 tabs share this session").await;
+            env.wait_for_tabs_line(&second, "2 tabs share this session")
+                .await;
         })
     })
     .await;
@@ -229,8 +224,10 @@ async fn sign_out_in_one_tab_signs_out_the_other() {
             let first = b.current_window().await;
             let second = b.duplicate_tab(&env.app("/account")).await;
             b.wait_for_text("[data-testid=user-name]", USER_NAME).await;
-            wait_for_tabs_line(env, &first, "2 tabs share this session").await;
-            wait_for_tabs_line(env, &second, "2 tabs share this session").await;
+            env.wait_for_tabs_line(&first, "2 tabs share this session")
+                .await;
+            env.wait_for_tabs_line(&second, "2 tabs share this session")
+                .await;
 
             b.click("[data-testid=sign-out]").await;
             b.wait_for_page_text(
@@ -277,8 +274,8 @@ async fn independent_sign_ins_in_two_tabs_do_not_interfere() {
             b.wait_for("[data-testid=sign-in]").await;
             env.sign_in_as(SECOND_USER, SECOND_PASSWORD, SECOND_USER_NAME)
                 .await;
-            wait_for_tabs_line(env, &second, "this tab only").await;
-            wait_for_tabs_line(env, &first, "this tab only").await;
+            env.wait_for_tabs_line(&second, "this tab only").await;
+            env.wait_for_tabs_line(&first, "this tab only").await;
 
             eventually(
                 "two refreshes of each grant",
