@@ -19,6 +19,7 @@ use rc_pkce_core::secret::{AccessToken, RefreshToken};
 use rc_pkce_core::session::{Broadcast, StoredSession};
 use rc_pkce_core::tabs::{Body, Codec, Message, TabKey};
 use rc_pkce_core::token::TokenSet;
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
@@ -312,6 +313,82 @@ async fn releasing_before_the_lock_arrives_gives_it_back_unused() {
     assert!(!has(&log, "b: locked"), "{:?}", log.borrow());
 }
 
+/// Takes the Web Lock `name` the way another page of the origin can (it sees the name in
+/// `navigator.locks.query()`) and holds it until [`let_go`] is called.
+async fn squat(name: &str) {
+    let take = js_sys::Function::new_with_args(
+        "name",
+        "return new Promise(held => navigator.locks.request(name, () => \
+           new Promise(free => { (window.squatted ||= {})[name] = free; held(); })));",
+    );
+    let promise = take.call1(&JsValue::NULL, &name.into()).unwrap();
+    JsFuture::from(js_sys::Promise::from(promise))
+        .await
+        .unwrap();
+}
+
+fn let_go(name: &str) {
+    let free = js_sys::Function::new_with_args("name", "window.squatted[name]();");
+    free.call1(&JsValue::NULL, &name.into()).unwrap();
+}
+
+/// The names of the lock requests waiting in this origin's queue.
+async fn pending_locks() -> Vec<String> {
+    let query = js_sys::Function::new_no_args(
+        "return navigator.locks.query().then(s => s.pending.map(l => l.name));",
+    );
+    let names = JsFuture::from(js_sys::Promise::from(query.call0(&JsValue::NULL).unwrap()))
+        .await
+        .unwrap();
+    js_sys::Array::from(&names)
+        .iter()
+        .filter_map(|n| n.as_string())
+        .collect()
+}
+
+/// Issue 16: another page of the origin can hold a refresh lock forever. When the session gives
+/// up waiting, its request leaves the queue (a lock freed later is not taken for a refresh that
+/// went ahead without it), and a later request is served on its own.
+#[wasm_bindgen_test]
+async fn a_request_given_up_leaves_the_lock_queue() {
+    let log = Log::default();
+    let a = tab("a", &log);
+    let name = format!("lock-squatted-{}", js_sys::Math::random());
+    squat(&name).await;
+
+    let l = Rc::clone(&log);
+    a.acquire(&name, move || {
+        l.borrow_mut().push("a: locked (first)".into())
+    });
+    sleep(100).await;
+    assert_eq!(
+        pending_locks().await.iter().filter(|n| **n == name).count(),
+        1
+    );
+    a.release();
+    sleep(100).await;
+    assert!(
+        !pending_locks().await.contains(&name),
+        "still queued after the release"
+    );
+
+    // Asked again, and the squatter lets go: only the new request is served.
+    let l = Rc::clone(&log);
+    a.acquire(&name, move || {
+        l.borrow_mut().push("a: locked (second)".into())
+    });
+    sleep(100).await;
+    assert!(!has(&log, "a: locked (second)"), "{:?}", log.borrow());
+    let_go(&name);
+    assert!(
+        wait_for(3000, || has(&log, "a: locked (second)")).await,
+        "{:?}",
+        log.borrow()
+    );
+    assert!(!has(&log, "a: locked (first)"), "{:?}", log.borrow());
+    a.release();
+}
+
 /// A page of the same origin that is not a tab of the session (another app on `USER.github.io`,
 /// an injected frame): it listens on every name it can guess and posts what a tab would.
 struct Stranger {
@@ -455,7 +532,7 @@ async fn with_tokens_in_memory_nothing_is_shared() {
     );
     // And its lock is granted at once, without Web Locks.
     let l = Rc::clone(&log);
-    a.acquire(&key_of(&grant).lock_name(&grant), move || {
+    a.acquire(&key_of(&grant).lock_name(&grant, 0), move || {
         l.borrow_mut().push("a: locked".into())
     });
     assert!(wait_for(1000, || has(&log, "a: locked")).await);

@@ -65,17 +65,26 @@ impl TabKey {
 
     /// The `BroadcastChannel` of the tabs sharing `grant`.
     pub fn channel_name(&self, grant: &str) -> String {
-        format!("rc-pkce.tabs.{}", self.name(CHANNEL_LABEL, grant))
+        format!(
+            "rc-pkce.tabs.{}",
+            self.name(CHANNEL_LABEL, grant.as_bytes())
+        )
     }
 
-    /// The Web Lock the tab that refreshes `grant` holds. Other pages can list it (and hold it,
-    /// see SECURITY.md), but learn nothing from it: not the key, not the channel.
-    pub fn lock_name(&self, grant: &str) -> String {
-        format!("rc-pkce.refresh.{}", self.name(LOCK_LABEL, grant))
+    /// The Web Lock the tab that refreshes `grant` from `generation` holds. Other pages can list
+    /// it, but learn nothing from it: not the key, not the channel. A new name for every
+    /// generation, so another page cannot take the next refresh's lock before the tabs ask for it:
+    /// it sees a name only once a tab of the session has asked, and then waits behind that tab
+    /// (SECURITY.md).
+    pub fn lock_name(&self, grant: &str, generation: u64) -> String {
+        let mut data = grant.as_bytes().to_vec();
+        data.push(0);
+        data.extend_from_slice(&generation.to_be_bytes());
+        format!("rc-pkce.refresh.{}", self.name(LOCK_LABEL, &data))
     }
 
-    fn name(&self, label: &[u8], grant: &str) -> String {
-        let mac = self.mac(label, grant.as_bytes());
+    fn name(&self, label: &[u8], data: &[u8]) -> String {
+        let mac = self.mac(label, data);
         URL_SAFE_NO_PAD.encode(&mac[..NAME_BYTES])
     }
 
@@ -136,7 +145,7 @@ mod tests {
         let key = TabKey::from_bytes([7; 32]);
         let other = TabKey::from_bytes([8; 32]);
         let channel = key.channel_name("grant-1");
-        let lock = key.lock_name("grant-1");
+        let lock = key.lock_name("grant-1", 0);
         assert!(channel.starts_with("rc-pkce.tabs.") && lock.starts_with("rc-pkce.refresh."));
         // The lock, which other pages can list, does not give the channel away.
         assert_ne!(
@@ -145,7 +154,9 @@ mod tests {
         );
         assert_ne!(channel, key.channel_name("grant-2"));
         assert_ne!(channel, other.channel_name("grant-1"));
-        assert_ne!(lock, other.lock_name("grant-1"));
+        assert_ne!(lock, other.lock_name("grant-1", 0));
+        assert_ne!(lock, key.lock_name("grant-1", 1), "a name per generation");
+        assert_ne!(lock, key.lock_name("grant-2", 0));
         assert_eq!(channel, key.channel_name("grant-1"), "deterministic");
         assert!(!channel.contains("grant") && !lock.contains(&key.to_text()));
     }

@@ -137,6 +137,22 @@ impl Locks {
         (held, waits)
     }
 
+    /// Takes request `req` out of the queue it waits in (its request was aborted).
+    pub fn withdraw(&mut self, req: Request) {
+        for lock in self.names.values_mut() {
+            lock.waiting.retain(|r| *r != req);
+        }
+    }
+
+    /// The names held or waited for: what `navigator.locks.query()` lists to every page.
+    pub fn listed(&self) -> Vec<String> {
+        self.names
+            .iter()
+            .filter(|(_, l)| l.holder.is_some() || !l.waiting.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// The page holding `name`.
     pub fn holder(&self, name: &str) -> Option<u64> {
         self.names.get(name)?.holder.map(|(p, _)| p)

@@ -21,7 +21,9 @@
 //!   notice must say the answer was lost in transit);
 //! - `lost_wake_up`: whatever a page waits for (its next refresh, a retry, the lock, an answer) is
 //!   on its way: a timer set early enough, a lock request queued, a request in flight; and a
-//!   page holding a grant's lock is using it (`lock_leaked` otherwise).
+//!   page holding a grant's lock is using it (`lock_leaked` otherwise); a page waiting for the
+//!   lock has a wake-up at the end of the wait's limit (`lock_wait_unbounded` otherwise: another
+//!   page of the origin, the `Squat` fault, may hold it forever).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -440,7 +442,22 @@ impl Checker {
                 facts.stale_since = None;
             }
             // Waiting for something that will come.
-            wake_ups(id, page, now, in_flight.contains(&id), lock(id))?;
+            // A wait that spanned a sleep starts again at the wake-up (see the core's rule).
+            let lock_wait_since = page.lock_asked_at.map(|since| {
+                self.sleeps
+                    .iter()
+                    .filter(|(start, _)| *start >= since)
+                    .map(|(_, end)| *end)
+                    .fold(since, u64::max)
+            });
+            wake_ups(
+                id,
+                page,
+                now,
+                in_flight.contains(&id),
+                lock(id),
+                lock_wait_since,
+            )?;
         }
         Ok(())
     }
@@ -522,6 +539,7 @@ fn wake_ups(
     now: u64,
     request_in_flight: bool,
     (held, waits): (bool, bool),
+    lock_wait_since: Option<u64>,
 ) -> Result<(), Violation> {
     let s = page.session();
     let lost = |why: String| Err(violation("lost_wake_up", format!("page {id}: {why}")));
@@ -535,6 +553,21 @@ fn wake_ups(
                 s.phase()
             ),
         ));
+    }
+    // The wait for the lock has a deadline: another page of the origin may hold it forever.
+    if let Some(since) = lock_wait_since
+        && matches!(s.phase(), Phase::SignedIn | Phase::Refreshing)
+    {
+        let limit = since + rc_pkce_core::session::LOCK_WAIT_LIMIT_MS;
+        if wake > limit.max(now) {
+            return Err(violation(
+                "lock_wait_unbounded",
+                format!(
+                    "page {id} waits for the lock since {since}, but its wake-up is at {:?}",
+                    page.wake_at
+                ),
+            ));
+        }
     }
     match s.phase() {
         Phase::SignedIn => {

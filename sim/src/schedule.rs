@@ -30,10 +30,13 @@ pub enum Action {
     Quota,
     /// A callback link of another tab's sign-in opened here (a copied or forged link).
     ForeignCallback,
+    /// Fault: another page of the origin holds a Web Lock it saw in `navigator.locks.query()`
+    /// (or lets go of the ones it holds).
+    Squat,
 }
 
 /// Each action with its weight; the first is what a shrunk (zero) draw picks.
-const WEIGHTS: [(Action, u64); 15] = [
+const WEIGHTS: [(Action, u64); 16] = [
     (Action::Wait, 20),
     (Action::OpenTab, 3),
     (Action::SignIn, 8),
@@ -49,6 +52,7 @@ const WEIGHTS: [(Action, u64); 15] = [
     (Action::Kill, 2),
     (Action::Quota, 1),
     (Action::ForeignCallback, 1),
+    (Action::Squat, 1),
 ];
 
 pub fn choose(src: &mut Source) -> Action {

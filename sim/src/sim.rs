@@ -31,6 +31,8 @@ pub const TIMEOUT_MS: u64 = 30_000;
 const HEARTBEAT_MS: u64 = rc_pkce_core::tabs::HEARTBEAT_MS;
 /// The run's clock starts here (2027-01-15), so timestamps look like real ones.
 const EPOCH_MS: u64 = 1_800_000_000_000;
+/// The page ID of another page of the origin, which lists the Web Locks and holds what it sees.
+const SQUATTER: u64 = u64::MAX;
 
 /// What happens to a request on the way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -464,6 +466,10 @@ impl Sim {
                     let granted = self.locks.release((page, acquisition));
                     self.grant_locks(granted)?;
                 }
+                Out::LockWithdraw { acquisition } => {
+                    self.note(|| format!("page {page}: withdraws its lock request"));
+                    self.locks.withdraw((page, acquisition));
+                }
                 Out::Navigate(url) => self.navigate(page, url)?,
                 Out::CleanAddress => {
                     if let Some(tab) = self
@@ -481,6 +487,10 @@ impl Sim {
 
     fn grant_locks(&mut self, granted: Vec<(u64, u64)>) -> Result<(), Violation> {
         for (page, acquisition) in granted {
+            if page == SQUATTER {
+                self.note(|| "the squatting page gets a lock".to_string());
+                continue;
+            }
             self.note(|| format!("page {page}: gets the lock"));
             self.checker.stats.add("locks granted");
             self.with_page(page, |p, ctx| p.on_lock(acquisition, ctx))?;
@@ -500,6 +510,14 @@ impl Sim {
                 .map(|t| t.lineage.clone())
                 .unwrap_or_default();
             self.checker.token_request(page, http, &body, &lineage)?;
+        }
+        if matches!(kind, HttpKind::Token { .. })
+            && form_value(&body, "refresh_token").is_some()
+            && !self.locks.involves(page).0
+        {
+            self.checker
+                .stats
+                .add("refreshes sent without the lock (its wait ran out)");
         }
         let (asked_at, holders) = match (kind, form_value(&body, "refresh_token")) {
             (HttpKind::Token { .. }, Some(rt)) => match parse_token(&rt) {
@@ -927,6 +945,26 @@ impl Sim {
                         self.checker.stats.add("faults: storage quota full");
                     }
                     self.note(|| format!("tab {tab}: storage quota full: {full}"));
+                }
+            }
+            Action::Squat => {
+                // Fault: another page of the origin holds a lock it saw listed, until the next
+                // squat step lets it go.
+                let (held, waits) = self.locks.involves(SQUATTER);
+                if held || waits {
+                    self.note(|| "the squatting page lets its locks go".to_string());
+                    let granted = self.locks.drop_page(SQUATTER);
+                    self.grant_locks(granted)?;
+                } else {
+                    let listed = self.locks.listed();
+                    let indices: Vec<usize> = (0..listed.len()).collect();
+                    if let Some(i) = self.pick(&indices) {
+                        let name = listed[i].clone();
+                        self.note(|| format!("another page of the origin takes lock {name}"));
+                        self.checker.stats.add("faults: lock squatted");
+                        let granted = self.locks.request(&name, (SQUATTER, 0));
+                        self.grant_locks(granted)?;
+                    }
                 }
             }
             Action::ForeignCallback => {

@@ -4,7 +4,7 @@
 //! This mirrors `src/driver/mod.rs` (the effect runner: its event queue, the effects and what each
 //! reports back, `restore`, `handle_callback`, `sign_in`, the API reads with their 401 retry),
 //! `src/web.rs` (the platform) and `src/browser/tabs.rs` (the lock adapter with its
-//! `lock_wanted` flag and single release slot, the ask and its 200 ms wait, the heartbeat, the
+//! request number, its withdrawal and single release slot, the ask and its 200 ms wait, the heartbeat, the
 //! bye on page hide), so that what the simulator finds is what the app would do. The page does
 //! no I/O: it pushes [`Out`]s for the simulator to carry out, and is called back with what
 //! happened. A [`Plant`] breaks the wiring on purpose, to show the invariants catch it.
@@ -90,6 +90,8 @@ pub enum Out {
     LockRequest { name: String, acquisition: u64 },
     /// Resolve the lock callback of `acquisition`: the lock is free again.
     LockRelease { acquisition: u64 },
+    /// Abort the request of `acquisition`, not granted yet: it leaves the lock's queue.
+    LockWithdraw { acquisition: u64 },
     /// Leave for this URL.
     Navigate(String),
     /// Replace the address with the bare redirect URI.
@@ -133,6 +135,10 @@ pub struct Page {
     // The lock adapter (`Tabs`).
     lock_wanted: bool,
     release: Option<u64>,
+    /// The acquisition whose request is still queued (its abort controller).
+    withdraw: Option<u64>,
+    /// Since when the session waits for the lock (for the `lock_wait_unbounded` check).
+    pub lock_asked_at: Option<u64>,
     /// Acquisitions whose `granted` callback is still to be taken, with their grant.
     granted: BTreeMap<u64, String>,
     next_acquisition: u64,
@@ -180,6 +186,8 @@ impl Page {
             wake_at: None,
             lock_wanted: false,
             release: None,
+            withdraw: None,
+            lock_asked_at: None,
             granted: BTreeMap::new(),
             next_acquisition: 1,
             ask_waits: 0,
@@ -349,16 +357,18 @@ impl Page {
 
     /// The Web Lock of `acquisition` is granted (the `on_lock` callback of `Tabs::acquire`).
     pub fn on_lock(&mut self, acquisition: u64, ctx: &mut Ctx<'_>) {
-        if !self.lock_wanted {
+        if !self.wants(acquisition) {
             // Released before the lock came: give it straight back.
             ctx.out.push(Out::LockRelease { acquisition });
             return;
         }
+        self.withdraw = None;
         self.release = Some(acquisition);
         if self.granted.remove(&acquisition).is_none() {
             return;
         }
         if self.plant == Plant::SkipAsk {
+            self.lock_asked_at = None;
             self.dispatch(Event::RefreshLockGranted, ctx);
             return;
         }
@@ -376,7 +386,11 @@ impl Page {
     /// `follow` in `src/browser/tabs.rs`: go ahead, or wait for the peers' answers to the ask.
     fn follow(&mut self, acquisition: u64, out: &[Output], ctx: &mut Ctx<'_>) {
         if out.contains(&Output::LockReady) {
-            self.dispatch(Event::RefreshLockGranted, ctx);
+            // Released during the ask (the session gave up waiting): the session has moved on.
+            if self.wants(acquisition) {
+                self.lock_asked_at = None;
+                self.dispatch(Event::RefreshLockGranted, ctx);
+            }
         } else if let Some(ms) = out.iter().find_map(|o| match o {
             Output::StartAskWait { ms } => Some(*ms),
             _ => None,
@@ -599,18 +613,36 @@ impl Page {
     }
 
     fn acquire_lock(&mut self, name: String, ctx: &mut Ctx<'_>) {
+        if let Some(earlier) = self.withdraw.take() {
+            self.granted.remove(&earlier);
+            ctx.out.push(Out::LockWithdraw {
+                acquisition: earlier,
+            });
+        }
         self.lock_wanted = true;
         let acquisition = self.next_acquisition;
         self.next_acquisition += 1;
         self.granted.insert(acquisition, name.clone());
+        self.withdraw = Some(acquisition);
+        self.lock_asked_at = Some(ctx.now);
         ctx.out.push(Out::LockRequest { name, acquisition });
     }
 
     fn release_lock(&mut self, ctx: &mut Ctx<'_>) {
         self.lock_wanted = false;
+        self.lock_asked_at = None;
         if let Some(acquisition) = self.release.take() {
             ctx.out.push(Out::LockRelease { acquisition });
         }
+        if let Some(acquisition) = self.withdraw.take() {
+            self.granted.remove(&acquisition);
+            ctx.out.push(Out::LockWithdraw { acquisition });
+        }
+    }
+
+    /// `Tabs::wants`: the latest request, still wanted.
+    fn wants(&self, acquisition: u64) -> bool {
+        self.lock_wanted && acquisition + 1 == self.next_acquisition
     }
 
     fn current_read(&self) -> Option<(String, u64)> {

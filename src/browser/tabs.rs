@@ -1,12 +1,13 @@
 //! Carries the tab protocol ([`rc_pkce_core::tabs`]) over a `BroadcastChannel`, and takes the
-//! grant's Web Lock (`navigator.locks`, one lock per grant) for the tab that refreshes.
+//! grant's Web Lock (`navigator.locks`, one name per generation of its tokens) for the tab that
+//! refreshes.
 //!
 //! Every decision (who answers whom, which messages count, when a peer is gone, when the lock
-//! holder may refresh, which channel and lock names to use) is the core's. This adapter owns the
-//! channel the [`Coordinator`] says to be on (opened and closed as it says: [`Output::Join`],
-//! [`Output::Leave`]), the lock request and its release, the heartbeat interval, the ask-wait timer
-//! and the `pagehide` listener; it feeds each of them to the coordinator and carries out what it
-//! answers. Channel text goes through the joined channel's [`Codec`], which drops anything not
+//! holder may refresh, how long to wait for the lock, which channel and lock names to use) is the
+//! core's. This adapter owns the channel the [`Coordinator`] says to be on (opened and closed as
+//! it says: [`Output::Join`], [`Output::Leave`]), the lock request, its withdrawal and its
+//! release, the heartbeat interval, the ask-wait timer and the `pagehide` listener; it feeds each
+//! of them to the coordinator and carries out what it answers. Channel text goes through the joined channel's [`Codec`], which drops anything not
 //! signed with the session's key.
 //!
 //! Where either API is missing, every tab refreshes on its own (the single-tab behaviour) and the
@@ -52,7 +53,13 @@ pub struct Tabs {
     channel: RefCell<Option<(web_sys::BroadcastChannel, Codec)>>,
     locks: Option<JsValue>,
     coordinator: RefCell<Coordinator>,
+    /// Resolves the held lock's callback promise: the lock is free again.
     release: RefCell<Option<Function>>,
+    /// Withdraws the lock request that has not been granted yet.
+    withdraw: RefCell<Option<web_sys::AbortController>>,
+    /// The number of the latest lock request, and whether it is still wanted: a grant of any
+    /// other (one that crossed its withdrawal) is given straight back.
+    lock_request: Cell<u64>,
     lock_wanted: Cell<bool>,
     handler: Rc<dyn Fn(TabEvent)>,
 }
@@ -74,6 +81,8 @@ impl Tabs {
             locks,
             coordinator: RefCell::new(Coordinator::new(tab_id)),
             release: RefCell::new(None),
+            withdraw: RefCell::new(None),
+            lock_request: Cell::new(0),
             lock_wanted: Cell::new(false),
             handler,
         });
@@ -111,6 +120,12 @@ impl Tabs {
     /// Takes the lock `name` (the grant's, named by the core), then calls `granted`. Without Web
     /// Locks, or when nothing is shared, grants at once.
     pub fn acquire(self: &Rc<Self>, name: &str, granted: impl FnOnce() + 'static) {
+        // One request at a time: one still queued is withdrawn first.
+        if let Some(earlier) = self.withdraw.borrow_mut().take() {
+            earlier.abort();
+        }
+        let number = self.lock_request.get() + 1;
+        self.lock_request.set(number);
         self.lock_wanted.set(true);
         let (Some(locks), Support::Shared) = (self.locks.clone(), self.support()) else {
             wasm_bindgen_futures::spawn_local(async move { granted() });
@@ -120,39 +135,65 @@ impl Tabs {
         let granted = RefCell::new(Some(granted));
         let on_lock = Closure::once_into_js(move |_lock: JsValue| -> Promise {
             Promise::new(&mut |resolve, _reject| {
-                if !me.lock_wanted.get() {
+                if !me.wants(number) {
                     // Released before the lock came: give it straight back.
                     let _ = resolve.call0(&JsValue::NULL);
                     return;
                 }
+                me.withdraw.borrow_mut().take();
                 *me.release.borrow_mut() = Some(resolve);
                 let Some(granted) = granted.borrow_mut().take() else {
                     return;
                 };
                 let out = me.step(Input::LockGranted);
-                follow(&me, &out, granted);
+                let still = Rc::clone(&me);
+                // Released during the ask (the session gave up waiting): the session has moved on.
+                follow(&me, &out, move || {
+                    if still.wants(number) {
+                        granted()
+                    }
+                });
             })
         });
         let request = Reflect::get(&locks, &"request".into())
             .ok()
             .and_then(|f| f.dyn_into::<Function>().ok());
-        match request {
-            Some(request) => {
-                let _ = request.call2(&locks, &name.into(), &on_lock);
+        let Some(request) = request else {
+            if let Ok(f) = on_lock.dyn_into::<Function>() {
+                let _ = f.call1(&JsValue::NULL, &JsValue::NULL);
             }
-            None => {
-                if let Ok(f) = on_lock.dyn_into::<Function>() {
-                    let _ = f.call1(&JsValue::NULL, &JsValue::NULL);
-                }
-            }
+            return;
+        };
+        // The session gives up waiting if the lock does not come (another page of the origin
+        // may hold it forever); the signal takes the request out of the queue then.
+        let controller = web_sys::AbortController::new().ok();
+        let options = js_sys::Object::new();
+        if let Some(c) = &controller {
+            let _ = Reflect::set(&options, &"signal".into(), &c.signal());
+        }
+        *self.withdraw.borrow_mut() = controller;
+        if let Ok(promise) = request.call3(&locks, &name.into(), &options, &on_lock) {
+            // Rejects with an AbortError when withdrawn: expected, and not worth a console line.
+            let promise = Promise::from(promise);
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+            });
         }
     }
 
+    /// Gives back the held lock, or withdraws the request that has not been granted yet.
     pub fn release(&self) {
         self.lock_wanted.set(false);
         if let Some(resolve) = self.release.borrow_mut().take() {
             let _ = resolve.call0(&JsValue::NULL);
         }
+        if let Some(controller) = self.withdraw.borrow_mut().take() {
+            controller.abort();
+        }
+    }
+
+    fn wants(&self, number: u64) -> bool {
+        self.lock_wanted.get() && self.lock_request.get() == number
     }
 
     /// Feeds one input to the coordinator and carries out its posts and events. The lock outputs

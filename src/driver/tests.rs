@@ -348,7 +348,7 @@ fn bearer(request: &Request) -> &str {
 
 /// The Web Lock of [`signed_in_tab`]'s grant: named after its key, so no other page can guess it.
 fn grant_lock() -> String {
-    TabKey::from_bytes([4; TAB_KEY_BYTES]).lock_name("grant-1")
+    TabKey::from_bytes([4; TAB_KEY_BYTES]).lock_name("grant-1", 0)
 }
 
 /// A tab that has been signed in: the stored session of access token `access`, which is due for

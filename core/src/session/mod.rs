@@ -8,7 +8,9 @@
 //!
 //! - refresh when less than 10% of the access token's lifetime (at least 30 s, at most half) is left;
 //! - never two refreshes at once (single-flight), and across tabs of one grant only the holder of
-//!   the grant's lock refreshes (the browser layer owns the lock, the machine asks for it);
+//!   the grant's lock refreshes (the browser layer owns the lock, the machine asks for it), unless
+//!   the lock has not come for [`LOCK_WAIT_LIMIT_MS`]: then something that is not a refreshing
+//!   peer holds it, and the refresh goes ahead without it;
 //! - an API 401 leads to at most one refresh and one retry of that call;
 //! - only the server ends a session ([`policy::refresh_failure_ends_session`]: `invalid_grant` and
 //!   the other OAuth refusals), keeping the reason;
@@ -31,8 +33,8 @@ pub use event::{
     Broadcast, CallId, Effect, Event, Notice, RevokeStatus, SessionFacts, StoredSession,
 };
 pub use policy::{
-    BACKOFF_BASE_MS, BACKOFF_CAP_MS, MAX_EXCHANGE_ATTEMPTS, MIN_REFRESH_MARGIN_MS,
-    REFRESH_MARGIN_DIVISOR, backoff_ms, refresh_due_at,
+    BACKOFF_BASE_MS, BACKOFF_CAP_MS, LOCK_WAIT_LIMIT_MS, MAX_EXCHANGE_ATTEMPTS,
+    MIN_REFRESH_MARGIN_MS, REFRESH_MARGIN_DIVISOR, backoff_ms, refresh_due_at,
 };
 
 use crate::authorize::PendingAuthorization;
@@ -121,11 +123,6 @@ impl Session {
             State::Exchanging(_) => Phase::Exchanging,
             State::SignedIn(s) => match s.refresh {
                 Refresh::Idle => Phase::SignedIn,
-                // Another tab's newer tokens arrived while this one waited for the lock.
-                Refresh::AwaitingLock {
-                    asked_at_generation,
-                    ..
-                } if s.current.generation > asked_at_generation => Phase::SignedIn,
                 _ => Phase::Refreshing,
             },
         }
@@ -459,6 +456,7 @@ impl Session {
                 }
             },
             State::SignedIn(s) => {
+                let locked = s.holds_lock();
                 let waiting = s.take_waiting();
                 match result {
                     Ok(tokens) => {
@@ -477,12 +475,16 @@ impl Session {
                         // the next holder finds them.
                         fx.push(Effect::StoreSession(stored.clone()));
                         fx.push(Effect::Publish(Broadcast::Tokens(stored)));
-                        fx.push(Effect::ReleaseRefreshLock);
+                        if locked {
+                            fx.push(Effect::ReleaseRefreshLock);
+                        }
                         fx.extend(waiting.into_iter().map(Effect::RetryCall));
                         self.schedule(now, fx);
                     }
                     Err(error) => {
-                        fx.push(Effect::ReleaseRefreshLock);
+                        if locked {
+                            fx.push(Effect::ReleaseRefreshLock);
+                        }
                         fx.extend(
                             waiting
                                 .into_iter()
@@ -544,7 +546,31 @@ impl Session {
                     return;
                 }
                 let due = match s.refresh {
-                    Refresh::AwaitingLock { .. } | Refresh::InFlight { .. } => return,
+                    Refresh::AwaitingLock { since, .. } => {
+                        let limit = since.plus_millis(LOCK_WAIT_LIMIT_MS);
+                        if limit > now {
+                            // Woken for something else; the wait's own wake-up is set again.
+                            self.schedule(now, fx);
+                            return;
+                        }
+                        if limit.millis_until(now) >= LOCK_WAIT_LIMIT_MS {
+                            // Woken a whole limit late: the laptop slept or the tab was frozen,
+                            // and so were the peers that hold or wait for the lock. Going ahead
+                            // now would race a holder that is only waking up: the wait starts
+                            // again. (A hidden tab's timers run up to a minute late, not more.)
+                            s.refresh = Refresh::AwaitingLock {
+                                since: now,
+                                waiting: s.take_waiting(),
+                            };
+                            self.schedule(now, fx);
+                            return;
+                        }
+                        // Withdraw the request, so a lock that comes later is not taken.
+                        fx.push(Effect::ReleaseRefreshLock);
+                        self.send_refresh(false, now, fx);
+                        return;
+                    }
+                    Refresh::InFlight { .. } => return,
                     Refresh::Backoff { at } => at <= now,
                     Refresh::Idle => refresh_due_at(&s.current.tokens).is_some_and(|t| t <= now),
                 };
@@ -577,61 +603,74 @@ impl Session {
             return;
         }
         s.refresh = Refresh::AwaitingLock {
-            asked_at_generation: s.current.generation,
+            since: now,
             waiting,
         };
         fx.push(Effect::AcquireRefreshLock {
-            name: s.current.tab_key.lock_name(&s.current.grant_id),
+            name: s
+                .current
+                .tab_key
+                .lock_name(&s.current.grant_id, s.current.generation),
         });
+        self.schedule(now, fx);
     }
 
     fn on_lock_granted(&mut self, now: Timestamp, fx: &mut Vec<Effect>) {
-        let id = self.next_request_id;
-        let client_id = self.binding.client_id.clone();
         let State::SignedIn(s) = &mut self.state else {
             // Not (or no longer) wanted: signed out meanwhile.
             fx.push(Effect::ReleaseRefreshLock);
             return;
         };
-        let asked_at_generation = match s.refresh {
-            Refresh::AwaitingLock {
-                asked_at_generation,
-                ..
-            } => asked_at_generation,
+        match s.refresh {
+            // The tokens are still those the lock was asked for: newer ones from another tab end
+            // the wait (`on_broadcast`).
+            Refresh::AwaitingLock { .. } => self.send_refresh(true, now, fx),
             // This tab already holds the lock for its POST: a second grant is spurious.
-            Refresh::InFlight { .. } => return,
-            Refresh::Idle | Refresh::Backoff { .. } => {
-                fx.push(Effect::ReleaseRefreshLock);
-                return;
-            }
-        };
-        let waiting = s.take_waiting();
-        let refresh_token = s.current.tokens.refresh_token.clone();
-        match refresh_token {
-            Some(refresh_token) if s.current.generation == asked_at_generation => {
-                let request = crate::token::TokenRequest::Refresh {
-                    refresh_token,
-                    client_id,
-                };
-                self.next_request_id += 1;
-                s.refresh = Refresh::InFlight { id, waiting };
-                if self.records {
-                    fx.push(Effect::Record(Step::token_request(&request)));
-                }
-                fx.push(Effect::PostToken {
-                    id,
-                    body: request.form_body(),
-                });
-            }
-            _ => {
-                // Another tab refreshed while this one waited for the lock and its tokens were
-                // adopted (or the adopted tokens have no refresh token): nothing to send.
-                fx.push(Effect::ReleaseRefreshLock);
-                s.refresh = Refresh::Idle;
-                fx.extend(waiting.into_iter().map(Effect::RetryCall));
-                self.schedule(now, fx);
+            Refresh::InFlight { locked: true, .. } => {}
+            // A grant that crossed the request's withdrawal (the wait was given up, or newer
+            // tokens made it pointless) is given back.
+            Refresh::InFlight { locked: false, .. } | Refresh::Idle | Refresh::Backoff { .. } => {
+                fx.push(Effect::ReleaseRefreshLock)
             }
         }
+    }
+
+    /// Sends the refresh POST, behind the grant's lock or (`locked: false`) after the wait for it
+    /// was given up. The calls waiting for the refresh keep waiting for its answer.
+    fn send_refresh(&mut self, locked: bool, now: Timestamp, fx: &mut Vec<Effect>) {
+        let id = self.next_id();
+        let client_id = self.binding.client_id.clone();
+        let State::SignedIn(s) = &mut self.state else {
+            return;
+        };
+        let waiting = s.take_waiting();
+        let Some(refresh_token) = s.current.tokens.refresh_token.clone() else {
+            // Adopted tokens without a refresh token: this tab cannot refresh; it says so when
+            // the access token dies.
+            if locked {
+                fx.push(Effect::ReleaseRefreshLock);
+            }
+            s.refresh = Refresh::Idle;
+            fx.extend(waiting.into_iter().map(Effect::RetryCall));
+            self.schedule(now, fx);
+            return;
+        };
+        let request = crate::token::TokenRequest::Refresh {
+            refresh_token,
+            client_id,
+        };
+        s.refresh = Refresh::InFlight {
+            id,
+            locked,
+            waiting,
+        };
+        if self.records {
+            fx.push(Effect::Record(Step::token_request(&request)));
+        }
+        fx.push(Effect::PostToken {
+            id,
+            body: request.form_body(),
+        });
     }
 
     fn on_unauthorized(
@@ -713,10 +752,15 @@ impl Session {
                     // This tab's own POST decides; its answer builds on the adopted generation.
                     Refresh::InFlight { .. } => {}
                     Refresh::AwaitingLock { .. } => {
-                        // The lock, when it comes, is given back unused (see `phase`).
+                        // No refresh is needed any more: the lock is given back, or its request
+                        // withdrawn (it may never come, and the next refresh asks for the next
+                        // generation's lock).
                         s.recovered();
                         let waiting = s.take_waiting();
+                        s.refresh = Refresh::Idle;
+                        fx.push(Effect::ReleaseRefreshLock);
                         fx.extend(waiting.into_iter().map(Effect::RetryCall));
+                        self.schedule(now, fx);
                     }
                     Refresh::Idle | Refresh::Backoff { .. } => {
                         s.recovered();
@@ -755,11 +799,12 @@ impl Session {
     }
 
     /// Leaves the current state for `SignedOut`, tidying up what it held: API calls waiting for a
-    /// refresh fail, and a held lock is given back. Whatever answer is still on its way finds
+    /// refresh fail, and a held lock is given back (or its request withdrawn). Whatever answer is still on its way finds
     /// nobody waiting for it (and is revoked, see `on_token_response`).
     fn leave_state(&mut self, fx: &mut Vec<Effect>) {
         if let State::SignedIn(s) = &mut self.state {
-            let held = s.holds_lock();
+            // A request still waiting is withdrawn too: another page may hold the lock forever.
+            let held = s.holds_lock() || matches!(s.refresh, Refresh::AwaitingLock { .. });
             fx.extend(
                 s.take_waiting()
                     .into_iter()
@@ -779,6 +824,7 @@ impl Session {
         };
         let tokens = &s.current.tokens;
         let next = match (&s.refresh, refresh_due_at(tokens)) {
+            (Refresh::AwaitingLock { since, .. }, _) => Some(since.plus_millis(LOCK_WAIT_LIMIT_MS)),
             (Refresh::Backoff { at }, _) => Some(*at),
             (_, Some(due)) if tokens.refresh_token.is_some() => Some(due),
             // Without a refresh token, wake when the access token dies to say so.

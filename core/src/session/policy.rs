@@ -20,6 +20,14 @@ pub const MAX_EXCHANGE_ATTEMPTS: u32 = 4;
 /// A request that failed while its server answered a plain probe is called a CORS problem only
 /// after this many such failures in a row: one failure on a flaky network looks exactly the same.
 pub const CORS_SUSPECT_AFTER: u32 = 3;
+/// How long a refresh waits for the grant's cross-tab lock before it goes ahead without it. A tab
+/// of the session holds the lock for its 200 ms ask and one refresh POST, which the browser layer
+/// gives up after 30 s; twice that is not a peer refreshing. It is another page of the origin
+/// (which sees the lock's name in `navigator.locks.query()` and can hold it forever), or a peer
+/// that cannot run. Waiting on would let that page stop every refresh until the session dies. A
+/// wait whose wake-up comes a whole limit late spanned a freeze (a sleeping laptop): it starts
+/// again, as the peers it waits for were frozen too.
+pub const LOCK_WAIT_LIMIT_MS: u64 = 60_000;
 
 /// When to refresh: when less than a tenth of the lifetime is left, with the margin at least 30 s
 /// and at most half the lifetime.

@@ -76,9 +76,10 @@ impl SignedIn {
         }
     }
 
-    /// This tab holds the grant's cross-tab lock exactly while its refresh POST is in flight.
+    /// This tab holds the grant's cross-tab lock exactly while a refresh POST it sent behind the
+    /// lock is in flight.
     pub fn holds_lock(&self) -> bool {
-        matches!(self.refresh, Refresh::InFlight { .. })
+        matches!(self.refresh, Refresh::InFlight { locked: true, .. })
     }
 }
 
@@ -88,13 +89,19 @@ pub(super) enum Refresh {
     Idle,
     /// The last refresh failed transiently; the next attempt is due `at`.
     Backoff { at: Timestamp },
-    /// The grant's lock was asked for when the tokens were of `asked_at_generation`. If newer
-    /// tokens arrive from another tab meanwhile, the refresh is no longer needed and the lock is
-    /// given back when it comes.
+    /// The grant's lock was asked for at `since`. If newer tokens arrive from another tab
+    /// meanwhile, the refresh is no longer needed: the request is withdrawn. If the lock has not
+    /// come by [`LOCK_WAIT_LIMIT_MS`](super::policy::LOCK_WAIT_LIMIT_MS), the refresh goes ahead
+    /// without it.
     AwaitingLock {
-        asked_at_generation: u64,
+        since: Timestamp,
         waiting: Vec<CallId>,
     },
-    /// Refresh request `id` is in flight, behind the lock.
-    InFlight { id: u64, waiting: Vec<CallId> },
+    /// Refresh request `id` is in flight: behind the lock, or (`locked: false`) after the wait
+    /// for it was given up.
+    InFlight {
+        id: u64,
+        locked: bool,
+        waiting: Vec<CallId>,
+    },
 }

@@ -104,6 +104,27 @@ fn err(status: u16, body: &str, retry_after: Option<&str>) -> ApiError {
     parse_error_response(status, retry_after, body.as_bytes(), T0)
 }
 
+/// A first 401 for `call`, made with tokens of `generation`.
+fn unauthorized(call: CallId, generation: u64) -> Event {
+    Event::ApiUnauthorized {
+        call,
+        generation,
+        retried: false,
+        error: err(401, "", None),
+    }
+}
+
+/// Answers token request `id` at `at` with fresh tokens whose refresh token is `rt`.
+fn answer(s: &mut Session, id: u64, at: Timestamp, rt: &str) -> Vec<Effect> {
+    s.handle(
+        Event::TokenResponse {
+            id,
+            result: Ok(tokens(at, 3600, Some((rt, 604800)))),
+        },
+        at,
+    )
+}
+
 /// Runs a refresh through the lock to its POST; returns the request id.
 fn refresh_via_lock(s: &mut Session, now: Timestamp, fx: &[Effect]) -> u64 {
     assert!(
@@ -514,9 +535,9 @@ fn refresh_is_single_flight() {
     let now = T0.plus_secs(10);
     let fx = s.handle(Event::RefreshRequested, now);
     assert!(has(&fx, |e| matches!(e, Effect::AcquireRefreshLock { .. })));
-    // While waiting for the lock: nothing more starts.
+    // While waiting for the lock (short of the wait's limit): nothing more starts.
     for ev in [Event::RefreshRequested, Event::Tick] {
-        let fx = s.handle(ev, s.refresh_due_at().unwrap());
+        let fx = s.handle(ev, now.plus_millis(LOCK_WAIT_LIMIT_MS - 1));
         assert!(
             !has(&fx, |e| matches!(
                 e,
@@ -530,15 +551,7 @@ fn refresh_is_single_flight() {
     // While the POST is in flight: nothing more starts, and 401s queue up.
     let fx = s.handle(Event::RefreshRequested, now);
     assert!(fx.is_empty());
-    let fx = s.handle(
-        Event::ApiUnauthorized {
-            call: 1,
-            generation: 0,
-            retried: false,
-            error: err(401, "", None),
-        },
-        now,
-    );
+    let fx = s.handle(unauthorized(1, 0), now);
     assert!(fx.is_empty(), "{fx:?}");
     // A second grant of the lock (spurious) does not start a second POST.
     let fx = s.handle(Event::RefreshLockGranted, now);
@@ -549,25 +562,9 @@ fn refresh_is_single_flight() {
 fn a_401_triggers_one_refresh_and_one_retry() {
     let mut s = signed_in(3600, 604800);
     let now = T0.plus_secs(100);
-    let fx = s.handle(
-        Event::ApiUnauthorized {
-            call: 7,
-            generation: 0,
-            retried: false,
-            error: err(401, "", None),
-        },
-        now,
-    );
+    let fx = s.handle(unauthorized(7, 0), now);
     let id = refresh_via_lock(&mut s, now, &fx);
-    let fx = s.handle(
-        Event::ApiUnauthorized {
-            call: 8,
-            generation: 0,
-            retried: false,
-            error: err(401, "", None),
-        },
-        now,
-    );
+    let fx = s.handle(unauthorized(8, 0), now);
     assert!(post_id(&fx).is_none(), "second 401 joins the same refresh");
     let fx = s.handle(
         Event::TokenResponse {
@@ -614,15 +611,7 @@ fn a_401_on_already_replaced_tokens_just_retries() {
         },
         now,
     );
-    let fx = s.handle(
-        Event::ApiUnauthorized {
-            call: 3,
-            generation: 0,
-            retried: false,
-            error: err(401, "", None),
-        },
-        now,
-    );
+    let fx = s.handle(unauthorized(3, 0), now);
     assert!(matches!(fx.as_slice(), [Effect::RetryCall(3)]));
 }
 
@@ -630,15 +619,7 @@ fn a_401_on_already_replaced_tokens_just_retries() {
 fn invalid_grant_on_refresh_signs_out_with_the_reason() {
     let mut s = signed_in(3600, 604800);
     let now = T0.plus_secs(10);
-    let fx = s.handle(
-        Event::ApiUnauthorized {
-            call: 1,
-            generation: 0,
-            retried: false,
-            error: err(401, "", None),
-        },
-        now,
-    );
+    let fx = s.handle(unauthorized(1, 0), now);
     let id = refresh_via_lock(&mut s, now, &fx);
     let e = err(
         400,
@@ -829,7 +810,7 @@ fn restore_after_sleep_refreshes_overdue_tokens() {
     );
     assert!(has(
         &fx,
-        |e| matches!(e, Effect::AcquireRefreshLock { name } if *name == key().lock_name("g"))
+        |e| matches!(e, Effect::AcquireRefreshLock { name } if *name == key().lock_name("g", 2))
     ));
 }
 
@@ -934,12 +915,14 @@ fn another_tabs_tokens_are_adopted_without_a_request() {
         |e| matches!(e, Effect::StoreSession(st) if *st == shared)
     ));
     assert_eq!(s.current(), Some(&shared));
-    // When the lock comes, there is nothing left to do.
-    let fx = s.handle(Event::RefreshLockGranted, now);
-    assert!(post_id(&fx).is_none());
+    // Nothing left to do: the lock request is withdrawn, the next refresh is the new tokens'.
     assert!(has(&fx, |e| matches!(e, Effect::ReleaseRefreshLock)));
     assert_eq!(s.phase(), Phase::SignedIn);
     assert_eq!(wake(&fx), Some(now.plus_secs(3240)));
+    // A grant that crossed the withdrawal is given back unused.
+    let fx = s.handle(Event::RefreshLockGranted, now);
+    assert!(post_id(&fx).is_none());
+    assert!(has(&fx, |e| matches!(e, Effect::ReleaseRefreshLock)));
 }
 
 #[test]
@@ -1186,15 +1169,7 @@ fn a_blocked_or_unreadable_refresh_keeps_the_session_and_says_cors_only_when_it_
 fn signing_out_fails_the_calls_that_wait_for_a_refresh() {
     let mut s = signed_in(3600, 604800);
     let now = T0.plus_secs(10);
-    let fx = s.handle(
-        Event::ApiUnauthorized {
-            call: 4,
-            generation: 0,
-            retried: false,
-            error: err(401, "", None),
-        },
-        now,
-    );
+    let fx = s.handle(unauthorized(4, 0), now);
     refresh_via_lock(&mut s, now, &fx);
     let fx = s.handle(Event::SignOutRequested, now);
     assert!(has(&fx, |e| matches!(e, Effect::FailCall(4, _))), "{fx:?}");
@@ -1202,14 +1177,19 @@ fn signing_out_fails_the_calls_that_wait_for_a_refresh() {
 }
 
 #[test]
-fn a_401_with_adopted_tokens_while_the_lock_is_awaited_is_retried_when_it_comes() {
+fn a_401_with_adopted_tokens_refreshes_them_under_their_own_lock() {
     let mut s = signed_in(3600, 604800);
     let grant = s.current().unwrap().grant_id.clone();
     let tab_key = s.current().unwrap().tab_key.clone();
     let now = T0.plus_secs(3300);
     let fx = s.handle(Event::Tick, now);
-    assert!(has(&fx, |e| matches!(e, Effect::AcquireRefreshLock { .. })));
-    s.handle(
+    let first_lock = fx.iter().find_map(|e| match e {
+        Effect::AcquireRefreshLock { name } => Some(name.clone()),
+        _ => None,
+    });
+    // A call waits for that refresh when the peer's tokens arrive: it is retried with them.
+    s.handle(unauthorized(8, 0), now);
+    let fx = s.handle(
         Event::FromOtherTab(Broadcast::Tokens(StoredSession {
             grant_id: grant,
             generation: 1,
@@ -1219,19 +1199,17 @@ fn a_401_with_adopted_tokens_while_the_lock_is_awaited_is_retried_when_it_comes(
         })),
         now,
     );
-    // A call made with the adopted tokens gets a 401 before the lock comes.
-    let fx = s.handle(
-        Event::ApiUnauthorized {
-            call: 9,
-            generation: 1,
-            retried: false,
-            error: err(401, "", None),
-        },
-        now,
-    );
-    assert!(fx.is_empty(), "{fx:?}");
+    assert!(has(&fx, |e| matches!(e, Effect::RetryCall(8))), "{fx:?}");
+    // A call made with the adopted tokens gets a 401: that asks for the new generation's lock.
+    let fx = s.handle(unauthorized(9, 1), now);
+    let second_lock = fx.iter().find_map(|e| match e {
+        Effect::AcquireRefreshLock { name } => Some(name.clone()),
+        _ => None,
+    });
+    assert!(second_lock.is_some() && second_lock != first_lock, "{fx:?}");
     let fx = s.handle(Event::RefreshLockGranted, now);
-    assert!(post_id(&fx).is_none());
+    let id = post_id(&fx).expect("a refresh of the adopted tokens");
+    let fx = answer(&mut s, id, now, "RT2");
     assert!(has(&fx, |e| matches!(e, Effect::RetryCall(9))), "{fx:?}");
 }
 
@@ -1589,4 +1567,122 @@ fn tokens_of_another_session_or_server_are_not_adopted() {
     let same = newer(|_| {});
     s.handle(Event::FromOtherTab(Broadcast::Tokens(same.clone())), T0);
     assert_eq!(s.current(), Some(&same));
+}
+
+/// Issue 16: another page of the origin sees the lock's name and can hold it forever. The wait is
+/// bounded: then the refresh goes ahead without the lock, and nothing is given back for it.
+#[test]
+fn a_lock_that_never_comes_does_not_stop_the_refresh() {
+    let mut s = signed_in(3600, 604800);
+    let asked = T0.plus_secs(3300);
+    let fx = s.handle(Event::Tick, asked);
+    assert!(has(&fx, |e| matches!(e, Effect::AcquireRefreshLock { .. })));
+    let limit = asked.plus_millis(LOCK_WAIT_LIMIT_MS);
+    assert_eq!(wake(&fx), Some(limit), "{fx:?}");
+    // A 401 meanwhile waits for the refresh like any other.
+    s.handle(unauthorized(3, 0), asked);
+    // Woken early (a wake-up set before, a sleep): the wait's limit is armed again.
+    let fx = s.handle(Event::Tick, asked.plus_secs(20));
+    assert!(post_id(&fx).is_none(), "{fx:?}");
+    assert_eq!(wake(&fx), Some(limit), "{fx:?}");
+    // At the limit: the request is withdrawn and the POST goes out without the lock.
+    let fx = s.handle(Event::Tick, limit);
+    let release = fx
+        .iter()
+        .position(|e| matches!(e, Effect::ReleaseRefreshLock));
+    let post = fx
+        .iter()
+        .position(|e| matches!(e, Effect::PostToken { .. }));
+    assert!(release.is_some() && release < post, "{fx:?}");
+    let id = post_id(&fx).unwrap();
+    // The answer settles the waiting call; no lock is given back for a POST that had none.
+    let fx = answer(&mut s, id, limit, "RT1");
+    assert!(has(&fx, |e| matches!(e, Effect::StoreSession(_))), "{fx:?}");
+    assert!(has(&fx, |e| matches!(e, Effect::RetryCall(3))), "{fx:?}");
+    assert!(
+        !has(&fx, |e| matches!(e, Effect::ReleaseRefreshLock)),
+        "{fx:?}"
+    );
+    assert_eq!(s.current().unwrap().generation, 1);
+}
+
+#[test]
+fn a_lock_granted_after_the_wait_was_given_up_is_given_back_unused() {
+    let mut s = signed_in(3600, 604800);
+    let asked = T0.plus_secs(3300);
+    s.handle(Event::Tick, asked);
+    let limit = asked.plus_millis(LOCK_WAIT_LIMIT_MS);
+    let fx = s.handle(Event::Tick, limit);
+    let id = post_id(&fx).unwrap();
+    // The grant crossed the withdrawal: given back, and no second POST.
+    let fx = s.handle(Event::RefreshLockGranted, limit);
+    assert!(post_id(&fx).is_none(), "{fx:?}");
+    assert!(
+        has(&fx, |e| matches!(e, Effect::ReleaseRefreshLock)),
+        "{fx:?}"
+    );
+    // A refused refresh without the lock: the session ends, and still nothing to give back.
+    let fx = s.handle(
+        Event::TokenResponse {
+            id,
+            result: Err(err(400, r#"{"error":"invalid_grant"}"#, None)),
+        },
+        limit,
+    );
+    assert!(!s.is_signed_in());
+    assert!(
+        !has(&fx, |e| matches!(e, Effect::ReleaseRefreshLock)),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn tokens_adopted_during_a_wait_withdraw_it_and_nothing_is_sent_at_its_limit() {
+    let mut s = signed_in(3600, 604800);
+    let grant = s.current().unwrap().grant_id.clone();
+    let tab_key = s.current().unwrap().tab_key.clone();
+    let asked = T0.plus_secs(3300);
+    s.handle(Event::Tick, asked);
+    let fx = s.handle(
+        Event::FromOtherTab(Broadcast::Tokens(StoredSession {
+            grant_id: grant,
+            generation: 1,
+            tab_key,
+            binding: demo(),
+            tokens: tokens(asked, 3600, Some(("RT1", 604800))),
+        })),
+        asked,
+    );
+    assert!(
+        has(&fx, |e| matches!(e, Effect::ReleaseRefreshLock)),
+        "{fx:?}"
+    );
+    // Back to the adopted tokens' own schedule: the old wait's limit passes unnoticed.
+    assert_eq!(wake(&fx), s.refresh_due_at(), "{fx:?}");
+    let fx = s.handle(Event::Tick, asked.plus_millis(LOCK_WAIT_LIMIT_MS));
+    assert!(post_id(&fx).is_none(), "{fx:?}");
+    assert!(
+        !has(&fx, |e| matches!(e, Effect::AcquireRefreshLock { .. })),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn a_lock_wait_that_spanned_a_sleep_starts_again() {
+    let mut s = signed_in(3600, 604800);
+    let asked = T0.plus_secs(3300);
+    s.handle(Event::Tick, asked);
+    // The laptop slept through the limit: the holder, asleep too, may be about to refresh.
+    let woke = asked.plus_secs(3600);
+    let fx = s.handle(Event::Tick, woke);
+    assert!(post_id(&fx).is_none(), "{fx:?}");
+    assert!(
+        !has(&fx, |e| matches!(e, Effect::ReleaseRefreshLock)),
+        "{fx:?}"
+    );
+    let limit = woke.plus_millis(LOCK_WAIT_LIMIT_MS);
+    assert_eq!(wake(&fx), Some(limit), "{fx:?}");
+    // A wake-up less than a limit late (a hidden tab's throttled timer) does give up.
+    let fx = s.handle(Event::Tick, limit.plus_millis(LOCK_WAIT_LIMIT_MS - 1));
+    assert!(post_id(&fx).is_some(), "{fx:?}");
 }

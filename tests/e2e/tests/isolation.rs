@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 const ACCESS_TTL: u64 = 12;
 
 /// Installed in a same-origin page that does not run the app. Every 50 ms it lists the origin's
-/// Web Locks, and it opens a channel on every name it can come up with: the fixed name of old
+/// Web Locks, queues for each one it sees and holds it for ever once it has it, and it opens a channel on every name it can come up with: the fixed name of old
 /// builds, each lock name, the lock's opaque part under the channel prefix, every `localStorage`
 /// key and every `rc-pkce.*` string in `localStorage`. It answers whatever it hears with an `ask`
 /// (old builds answered one with the whole session record), replays it, and every second posts
@@ -26,7 +26,7 @@ const ACCESS_TTL: u64 = 12;
 /// real one (the test hands it over): only the missing key may stand in its way.
 const ATTACK: &str = r#"
 if (window.attack) return true;
-const A = window.attack = { locks: [], names: [], received: [], storage: [], posted: 0, queries: 0, errors: [] };
+const A = window.attack = { locks: [], names: [], received: [], storage: [], posted: 0, queries: 0, errors: [], held: [] };
 const grant = __GRANT__;
 const records = __RECORDS__;
 const channels = new Map();
@@ -94,7 +94,12 @@ A.timers = [
   setInterval(() => navigator.locks.query().then(s => {
     A.queries++;
     for (const l of [...(s.held || []), ...(s.pending || [])]) {
-      if (l.name && !A.locks.includes(l.name)) A.locks.push(l.name);
+      if (l.name && !A.locks.includes(l.name)) {
+        A.locks.push(l.name);
+        // Queue for it and never let go: a tab that waits behind must not wait for ever.
+        navigator.locks.request(l.name, () => { A.held.push(l.name); return new Promise(() => {}); })
+          .catch(note);
+      }
     }
     learn();
   }, note), 50),
@@ -163,7 +168,8 @@ async fn a_same_origin_page_learns_no_token_and_changes_no_account() {
             let session = note_tokens(env, &mut secrets).await;
             let grant = session["grant_id"].as_str().unwrap().to_string();
             let key = TabKey::from_text(session["tab_key"].as_str().unwrap()).expect("a tab key");
-            let (channel, lock) = (key.channel_name(&grant), key.lock_name(&grant));
+            let channel = key.channel_name(&grant);
+            let generation = session["generation"].as_u64().unwrap();
             // Records that decode, with junk tokens and a key of the attacker's: one a refresh
             // ahead, one so far ahead it would win any comparison of generations.
             let records: Vec<String> = [1, 1u64 << 40]
@@ -241,9 +247,17 @@ async fn a_same_origin_page_learns_no_token_and_changes_no_account() {
                 .iter()
                 .filter_map(Value::as_str)
                 .collect();
-            // It saw the refresh lock, and the lock's name is no way onto the channel.
-            assert!(locks.contains(&lock.as_str()), "{lock} not in {locks:?}");
+            // It saw the refresh locks (a name per generation), queued for them and got them
+            // once the tabs were done; the lock's name is no way onto the channel.
+            let lock = (generation..generation + 4)
+                .map(|g| key.lock_name(&grant, g))
+                .find(|l| locks.contains(&l.as_str()))
+                .unwrap_or_else(|| panic!("no refresh lock in {locks:?}"));
             assert!(names.contains(&lock.as_str()), "{names:?}");
+            assert!(
+                attack["held"].as_array().is_some_and(|h| !h.is_empty()),
+                "{attack:#}"
+            );
             assert!(names.contains(&"rc-pkce.tabs"), "{names:?}");
             assert!(!names.contains(&channel.as_str()), "{channel} in {names:?}");
             assert_ne!(
