@@ -19,14 +19,20 @@ pub fn Callback() -> impl IntoView {
     let driver = use_driver();
     let view_signal = driver.view();
     let navigate = use_navigate();
-    // Drawn once the exchange is over (the first-load module shows no "Signing you in…").
-    ready_when(move || view_signal.with(|v| v.phase != Phase::Exchanging));
+    // Signed in without a notice, this page only passes the user on to `/account`.
+    let leaves = move || {
+        view_signal.with(|v| {
+            matches!(v.phase, Phase::SignedIn | Phase::Refreshing) && v.notice.is_none()
+        })
+    };
+    // Drawn once the exchange is over (the first-load module shows no "Signing you in…"), unless
+    // it is about to leave: then the account page says when it is drawn, so the first-load
+    // module's page (which already shows the name) is not replaced by this one on the way.
+    ready_when(move || view_signal.with(|v| v.phase != Phase::Exchanging) && !leaves());
     // The callback itself was handled by `Driver::start` before the first render; this page only
     // shows how it goes.
     Effect::new(move |_| {
-        let v = view_signal.get();
-        let signed_in = matches!(v.phase, Phase::SignedIn | Phase::Refreshing);
-        if signed_in && v.notice.is_none() {
+        if leaves() {
             navigate(
                 "/account",
                 NavigateOptions {

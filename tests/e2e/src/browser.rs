@@ -81,6 +81,28 @@ impl WebDriverCompatibleCommand for GetLog {
     }
 }
 
+/// A DevTools command through chromedriver (`goog/cdp/execute`).
+#[derive(Debug)]
+struct Cdp(&'static str, Value);
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.0, "params": self.1 });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
 /// `text` as an XPath string literal (XPath 1.0 has no escapes; `concat` joins quote kinds).
 fn xpath_literal(text: &str) -> String {
     if !text.contains('"') {
@@ -94,6 +116,15 @@ fn xpath_literal(text: &str) -> String {
 }
 
 impl Browser {
+    /// Runs a DevTools command (e.g. `Page.addScriptToEvaluateOnNewDocument`) and returns its
+    /// result.
+    pub async fn cdp(&self, command: &'static str, params: Value) -> Value {
+        self.client
+            .issue_cmd(Cdp(command, params))
+            .await
+            .unwrap_or_else(|e| panic!("DevTools {command}: {e}"))
+    }
+
     /// Starts chromedriver and a new headless Chromium with an empty profile.
     pub async fn launch() -> Self {
         // chromedriver picks a free port itself: a port picked here and released could be taken

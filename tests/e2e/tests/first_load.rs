@@ -311,3 +311,57 @@ async fn a_stored_end_of_session_is_left_to_the_app_which_says_why() {
     })
     .await;
 }
+
+/// Installed before any page script runs (DevTools): the page's text after every batch of DOM
+/// changes, each different one once.
+const TEXT_RECORDER: &str = r#"
+window.rcPkceTexts = [];
+const note = () => {
+  const text = document.body ? document.body.innerText : "";
+  const all = window.rcPkceTexts;
+  if (all[all.length - 1] !== text && all.length < 5000) all.push(text);
+};
+new MutationObserver(note).observe(document, { subtree: true, childList: true, characterData: true });
+"#;
+
+/// Issue 17: on the way back from the sign-in page the name appeared (the first-load module's
+/// page), then the page was emptied, then said "Loading your extension…", then showed the name
+/// again. Once the name is on screen it stays, through the app's take-over and the route change
+/// to `/account`, and nothing it showed goes back to loading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_name_once_shown_stays_on_screen_until_the_account_page_is_complete() {
+    run("first_load_no_step_back", EnvOptions::default(), |env| {
+        Box::pin(async move {
+            let b = &env.browser;
+            b.cdp(
+                "Page.addScriptToEvaluateOnNewDocument",
+                serde_json::json!({ "source": TEXT_RECORDER }),
+            )
+            .await;
+            b.goto(&env.app("/")).await;
+            b.click("[data-testid=sign-in]").await;
+            env.consent(USER, PASSWORD, "allow").await;
+            b.wait_for("[data-testid=sign-out]").await;
+            b.wait_for_text("[data-testid=company]", USER_COMPANY).await;
+            b.wait_for("[data-testid=calls] .call-row").await;
+            assert!(b.url().await.ends_with("/account"));
+            let texts: Vec<String> =
+                serde_json::from_value(b.execute("return window.rcPkceTexts;").await)
+                    .expect("the recorder ran on the redirect URI's page");
+            let first = texts
+                .iter()
+                .position(|t| t.contains(USER_NAME))
+                .unwrap_or_else(|| panic!("the name never showed: {texts:#?}"));
+            for (i, t) in texts.iter().enumerate().skip(first) {
+                assert!(
+                    t.contains(USER_NAME) && !t.contains("Loading your extension"),
+                    "step {i} of {} went back after the name showed at step {first}: {t:?}\n{texts:#?}",
+                    texts.len()
+                );
+            }
+            let h = b.execute(HAND_OFF).await;
+            assert_eq!(h["tookOver"], true, "{h}");
+        })
+    })
+    .await;
+}

@@ -35,7 +35,6 @@ use e2e::Browser;
 use e2e::bundle::release_bundle;
 use e2e::env::{PASSWORD, USER};
 use e2e::site::{ConfigFile, Site};
-use fantoccini::wd::WebDriverCompatibleCommand;
 use sandbox::{ClientRegistration, RunningSandbox, SandboxConfig};
 use serde_json::{Value, json};
 
@@ -51,28 +50,6 @@ const ACCOUNT: &str = "/restapi/v1.0/account/~";
 /// How long the concurrency probe makes the sandbox hold each of the two answers.
 const PROBE_DELAY_MS: u64 = 50;
 const USAGE: &str = "usage: cargo xtask bench [--runs N]   (default 20 runs of app and floor each)";
-
-/// A DevTools command through chromedriver (`goog/cdp/execute`).
-#[derive(Debug)]
-struct Cdp(&'static str, Value);
-
-impl WebDriverCompatibleCommand for Cdp {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        let body = json!({ "cmd": self.0, "params": self.1 });
-        (http::Method::POST, Some(body.to_string()))
-    }
-}
 
 /// Resolves with the mark's startTime (ms since the navigation started) as soon as it exists.
 const WAIT_FOR_MARK: &str = r#"
@@ -310,11 +287,7 @@ impl World {
     }
 
     async fn cdp(&self, command: &'static str, params: Value) -> Value {
-        self.browser
-            .client
-            .issue_cmd(Cdp(command, params))
-            .await
-            .unwrap_or_else(|e| panic!("DevTools {command}: {e}"))
+        self.browser.cdp(command, params).await
     }
 
     async fn mark(&self, name: &str) -> f64 {
