@@ -5,8 +5,8 @@
 //! a fixed file in the repository: they are rendered per deployment. `deploy` validates
 //! `<dist>/config.json` with the app's own parser (so it refuses a `client_secret` with the app's
 //! message), checks that the build's base path (trunk `--public-url`) matches the public URL,
-//! writes `_headers` and `_redirects` (Netlify, Cloudflare Pages) into the build, and renders the
-//! nginx server block from `deploy/nginx/rc-pkce.conf.template`. All three express one set of
+//! writes `_headers` and `_redirects` (Netlify, Cloudflare Pages) and `robots.txt` into the
+//! build, and renders the nginx server block from `deploy/nginx/rc-pkce.conf.template`. All three express one set of
 //! rules, [`Site`]:
 //!
 //! - hashed assets (`name-<16 hex>.js|.wasm|.css`): `Cache-Control: public, max-age=31536000,
@@ -365,6 +365,22 @@ impl Site {
         out
     }
 
+    /// `robots.txt`: the sign-in page may be listed, the app's other routes are of no use to a
+    /// crawler (the redirect URI least of all). Crawlers read only the origin's own
+    /// `/robots.txt`: under a base path, these lines belong in that file.
+    pub fn robots_file(&self) -> String {
+        let base = &self.url.base;
+        let mut out = format!(
+            "# rc-pkce at {base}: the sign-in page may be listed; the other pages show a crawler nothing.\n\
+             # Crawlers read only the origin's /robots.txt: under a base path, copy these lines into it.\n\
+             User-agent: *\n"
+        );
+        for route in APP_ROUTES {
+            out.push_str(&format!("Disallow: {base}{route}\n"));
+        }
+        out
+    }
+
     /// `_redirects` for Netlify and Cloudflare Pages: each app route is a 200 rewrite to the base
     /// (which serves index.html). No catch-all, so a missing asset stays a 404.
     pub fn redirects_file(&self) -> String {
@@ -492,8 +508,11 @@ pub fn run_deploy(options: &DeployOptions) -> Result<u8> {
     );
     let headers = options.dist.join("_headers");
     let redirects = options.dist.join("_redirects");
+    let robots = options.dist.join("robots.txt");
     write(&headers, &site.headers_file())?;
     write(&redirects, &site.redirects_file())?;
+    write(&robots, &site.robots_file())?;
+    println!("deploy: wrote {}", robots.display());
     println!(
         "deploy: wrote {} and {} (Netlify, Cloudflare Pages)",
         headers.display(),
@@ -595,6 +614,26 @@ mod tests {
         let dist = FakeDist::new(name, &url.base, CONFIG);
         let site = Site::load(&dist.0, &url).unwrap();
         (dist, site)
+    }
+
+    #[test]
+    fn robots_txt_keeps_crawlers_off_the_app_routes_under_the_base() {
+        let (_dist, site) = fake_site("robots", "https://me.github.io/rc-pkce/");
+        let robots = site.robots_file();
+        for route in APP_ROUTES {
+            assert!(
+                robots.contains(&format!("\nDisallow: /rc-pkce/{route}\n")),
+                "{robots}"
+            );
+        }
+        assert!(!robots.contains("Disallow: /rc-pkce/\n"), "{robots}");
+        // The file trunk copies into every build is the one for the base `/`.
+        let (_dist, root) = fake_site("robots-root", "https://example.com/");
+        let shipped = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/robots.txt"),
+        )
+        .unwrap();
+        assert_eq!(shipped, root.robots_file());
     }
 
     #[test]

@@ -21,9 +21,8 @@ pub fn Callback() -> impl IntoView {
     let navigate = use_navigate();
     // Signed in without a notice, this page only passes the user on to `/account`.
     let leaves = move || {
-        view_signal.with(|v| {
-            matches!(v.phase, Phase::SignedIn | Phase::Refreshing) && v.notice.is_none()
-        })
+        view_signal
+            .with(|v| matches!(v.phase, Phase::SignedIn | Phase::Refreshing) && v.notice.is_none())
     };
     // Drawn once the exchange is over (the first-load module shows no "Signing you in…"), unless
     // it is about to leave: then the account page says when it is drawn, so the first-load

@@ -80,6 +80,7 @@ async fn same_rules_as_headers_and_redirects(hosted: &Hosted) {
         "index.html",
         "config.json",
         "favicon.svg",
+        "robots.txt",
         "account",
         "oauth2callback?code=c&state=s",
         "settings",
@@ -226,7 +227,13 @@ async fn nginx_sends_the_deploy_headers() {
             );
         }
     }
-    for path in ["/", "/index.html", "/config.json", "/favicon.svg"] {
+    for path in [
+        "/",
+        "/index.html",
+        "/config.json",
+        "/favicon.svg",
+        "/robots.txt",
+    ] {
         let r = get(path).await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
         assert_eq!(
@@ -235,6 +242,13 @@ async fn nginx_sends_the_deploy_headers() {
             "{path}"
         );
     }
+    let r = get("/robots.txt").await.unwrap();
+    assert_eq!(
+        header(r.headers(), "content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    let robots = r.text().await.unwrap();
+    assert!(robots.contains("Disallow: /oauth2callback\n"), "{robots}");
     let r = get("/oauth2callback?code=c&state=s").await.unwrap();
     assert_eq!(header(r.headers(), "cache-control"), Some("no-store"));
     let r = get("/config.json").await.unwrap();
