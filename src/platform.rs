@@ -100,7 +100,10 @@ pub enum Signal {
     Wake,
     /// The page was shown again from the back/forward cache.
     PageRestored,
-    /// The lock asked for with [`Platform::acquire_lock`] is held.
+    /// The Web Lock asked for with [`Platform::acquire_lock`] is this tab's; it asks the other
+    /// tabs for newer tokens before [`Signal::LockGranted`].
+    LockTaken,
+    /// The lock asked for with [`Platform::acquire_lock`] is held and the ask is over.
     LockGranted,
     /// Another tab of this grant published something.
     FromOtherTab(Box<Broadcast>),
@@ -142,7 +145,8 @@ pub trait Platform {
     fn cancel_wake(&self);
 
     // Tabs.
-    /// Take the Web Lock of this name (the core names it), then send [`Signal::LockGranted`].
+    /// Take the Web Lock of this name (the core names it), then send [`Signal::LockTaken`] and
+    /// [`Signal::LockGranted`].
     fn acquire_lock(&self, name: &str);
     fn release_lock(&self);
     fn publish(&self, message: &Broadcast);

@@ -136,8 +136,12 @@ impl Platform for WebPlatform {
 
     fn acquire_lock(&self, name: &str) {
         if let Some(tabs) = self.tabs_ref() {
-            let signal = self.signal();
-            tabs.acquire(name, move || signal(Signal::LockGranted));
+            let (signal, also) = (self.signal(), self.signal());
+            tabs.acquire(
+                name,
+                move || signal(Signal::LockTaken),
+                move || also(Signal::LockGranted),
+            );
         }
     }
 

@@ -239,11 +239,19 @@ async fn the_grant_lock_admits_one_tab_at_a_time() {
     let grant = format!("grant-lock-{}", js_sys::Math::random());
 
     let l = Rc::clone(&log);
-    a.acquire(&grant, move || l.borrow_mut().push("a: locked".into()));
+    a.acquire(
+        &grant,
+        || (),
+        move || l.borrow_mut().push("a: locked".into()),
+    );
     assert!(wait_for(3000, || has(&log, "a: locked")).await);
 
     let l = Rc::clone(&log);
-    b.acquire(&grant, move || l.borrow_mut().push("b: locked".into()));
+    b.acquire(
+        &grant,
+        || (),
+        move || l.borrow_mut().push("b: locked".into()),
+    );
     // b waits while a holds the lock.
     sleep(300).await;
     assert!(!has(&log, "b: locked"), "{:?}", log.borrow());
@@ -267,13 +275,17 @@ async fn locks_of_different_grants_do_not_block_each_other() {
     let suffix = js_sys::Math::random();
 
     let l = Rc::clone(&log);
-    a.acquire(&format!("grant-x-{suffix}"), move || {
-        l.borrow_mut().push("a: locked".into())
-    });
+    a.acquire(
+        &format!("grant-x-{suffix}"),
+        || (),
+        move || l.borrow_mut().push("a: locked".into()),
+    );
     let l = Rc::clone(&log);
-    b.acquire(&format!("grant-y-{suffix}"), move || {
-        l.borrow_mut().push("b: locked".into())
-    });
+    b.acquire(
+        &format!("grant-y-{suffix}"),
+        || (),
+        move || l.borrow_mut().push("b: locked".into()),
+    );
     assert!(
         wait_for(3000, || has(&log, "a: locked") && has(&log, "b: locked")).await,
         "{:?}",
@@ -291,19 +303,29 @@ async fn releasing_before_the_lock_arrives_gives_it_back_unused() {
     let grant = format!("grant-cancel-{}", js_sys::Math::random());
 
     let l = Rc::clone(&log);
-    a.acquire(&grant, move || l.borrow_mut().push("a: locked".into()));
+    a.acquire(
+        &grant,
+        || (),
+        move || l.borrow_mut().push("a: locked".into()),
+    );
     assert!(wait_for(3000, || has(&log, "a: locked")).await);
     let l = Rc::clone(&log);
-    b.acquire(&grant, move || l.borrow_mut().push("b: locked".into()));
+    b.acquire(
+        &grant,
+        || (),
+        move || l.borrow_mut().push("b: locked".into()),
+    );
     // b gives up while waiting.
     b.release();
     a.release();
 
     // The lock comes free again: b handed it straight back without running its callback.
     let l = Rc::clone(&log);
-    a.acquire(&grant, move || {
-        l.borrow_mut().push("a: locked again".into())
-    });
+    a.acquire(
+        &grant,
+        || (),
+        move || l.borrow_mut().push("a: locked again".into()),
+    );
     assert!(
         wait_for(3000, || has(&log, "a: locked again")).await,
         "{:?}",
@@ -356,10 +378,12 @@ async fn a_request_given_up_leaves_the_lock_queue() {
     let name = format!("lock-squatted-{}", js_sys::Math::random());
     squat(&name).await;
 
-    let l = Rc::clone(&log);
-    a.acquire(&name, move || {
-        l.borrow_mut().push("a: locked (first)".into())
-    });
+    let (l, t) = (Rc::clone(&log), Rc::clone(&log));
+    a.acquire(
+        &name,
+        move || t.borrow_mut().push("a: taken (first)".into()),
+        move || l.borrow_mut().push("a: locked (first)".into()),
+    );
     sleep(100).await;
     assert_eq!(
         pending_locks().await.iter().filter(|n| **n == name).count(),
@@ -373,10 +397,12 @@ async fn a_request_given_up_leaves_the_lock_queue() {
     );
 
     // Asked again, and the squatter lets go: only the new request is served.
-    let l = Rc::clone(&log);
-    a.acquire(&name, move || {
-        l.borrow_mut().push("a: locked (second)".into())
-    });
+    let (l, t) = (Rc::clone(&log), Rc::clone(&log));
+    a.acquire(
+        &name,
+        move || t.borrow_mut().push("a: taken (second)".into()),
+        move || l.borrow_mut().push("a: locked (second)".into()),
+    );
     sleep(100).await;
     assert!(!has(&log, "a: locked (second)"), "{:?}", log.borrow());
     let_go(&name);
@@ -386,6 +412,13 @@ async fn a_request_given_up_leaves_the_lock_queue() {
         log.borrow()
     );
     assert!(!has(&log, "a: locked (first)"), "{:?}", log.borrow());
+    // The lock is reported taken first, then (no grant held, so no ask) ready.
+    assert_eq!(
+        *log.borrow(),
+        ["a: taken (second)", "a: locked (second)"],
+        "{:?}",
+        log.borrow()
+    );
     a.release();
 }
 
@@ -532,9 +565,11 @@ async fn with_tokens_in_memory_nothing_is_shared() {
     );
     // And its lock is granted at once, without Web Locks.
     let l = Rc::clone(&log);
-    a.acquire(&key_of(&grant).lock_name(&grant, 0), move || {
-        l.borrow_mut().push("a: locked".into())
-    });
+    a.acquire(
+        &key_of(&grant).lock_name(&grant, 0),
+        || (),
+        move || l.borrow_mut().push("a: locked".into()),
+    );
     assert!(wait_for(1000, || has(&log, "a: locked")).await);
     a.release();
 }

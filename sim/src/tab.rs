@@ -367,8 +367,13 @@ impl Page {
         if self.granted.remove(&acquisition).is_none() {
             return;
         }
+        // The lock is this page's: no longer a wait that may be given up.
+        self.lock_asked_at = None;
+        self.dispatch(Event::RefreshLockTaken, ctx);
+        if !self.wants(acquisition) {
+            return;
+        }
         if self.plant == Plant::SkipAsk {
-            self.lock_asked_at = None;
             self.dispatch(Event::RefreshLockGranted, ctx);
             return;
         }
@@ -388,7 +393,6 @@ impl Page {
         if out.contains(&Output::LockReady) {
             // Released during the ask (the session gave up waiting): the session has moved on.
             if self.wants(acquisition) {
-                self.lock_asked_at = None;
                 self.dispatch(Event::RefreshLockGranted, ctx);
             }
         } else if let Some(ms) = out.iter().find_map(|o| match o {

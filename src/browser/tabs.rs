@@ -117,9 +117,15 @@ impl Tabs {
         self.step(Input::Publish(message.clone()));
     }
 
-    /// Takes the lock `name` (the grant's, named by the core), then calls `granted`. Without Web
-    /// Locks, or when nothing is shared, grants at once.
-    pub fn acquire(self: &Rc<Self>, name: &str, granted: impl FnOnce() + 'static) {
+    /// Takes the lock `name` (the grant's, named by the core): calls `taken` when the Web Lock is
+    /// this tab's, and `granted` once the coordinator says the holder may refresh (after its ask).
+    /// Without Web Locks, or when nothing is shared, both at once.
+    pub fn acquire(
+        self: &Rc<Self>,
+        name: &str,
+        taken: impl FnOnce() + 'static,
+        granted: impl FnOnce() + 'static,
+    ) {
         // One request at a time: one still queued is withdrawn first.
         if let Some(earlier) = self.withdraw.borrow_mut().take() {
             earlier.abort();
@@ -128,11 +134,14 @@ impl Tabs {
         self.lock_request.set(number);
         self.lock_wanted.set(true);
         let (Some(locks), Support::Shared) = (self.locks.clone(), self.support()) else {
-            wasm_bindgen_futures::spawn_local(async move { granted() });
+            wasm_bindgen_futures::spawn_local(async move {
+                taken();
+                granted();
+            });
             return;
         };
         let me = Rc::clone(self);
-        let granted = RefCell::new(Some(granted));
+        let callbacks = RefCell::new(Some((taken, granted)));
         let on_lock = Closure::once_into_js(move |_lock: JsValue| -> Promise {
             Promise::new(&mut |resolve, _reject| {
                 if !me.wants(number) {
@@ -142,9 +151,14 @@ impl Tabs {
                 }
                 me.withdraw.borrow_mut().take();
                 *me.release.borrow_mut() = Some(resolve);
-                let Some(granted) = granted.borrow_mut().take() else {
+                let Some((taken, granted)) = callbacks.borrow_mut().take() else {
                     return;
                 };
+                taken();
+                // The session may have given the lock back at once (newer tokens came meanwhile).
+                if !me.wants(number) {
+                    return;
+                }
                 let out = me.step(Input::LockGranted);
                 let still = Rc::clone(&me);
                 // Released during the ask (the session gave up waiting): the session has moved on.

@@ -133,6 +133,7 @@ impl<P: Platform + 'static> Driver<P> {
             match signal {
                 Signal::Wake => d.dispatch(Event::Tick),
                 Signal::PageRestored => d.dispatch(Event::PageRestored),
+                Signal::LockTaken => d.dispatch(Event::RefreshLockTaken),
                 Signal::LockGranted => d.dispatch(Event::RefreshLockGranted),
                 Signal::FromOtherTab(message) => d.dispatch(Event::FromOtherTab(*message)),
                 Signal::PeersChanged => d.publish_view(),

@@ -15,7 +15,7 @@ use rc_pkce_core::error::{ApiError, ErrorKind};
 use rc_pkce_core::inspector::Inspector;
 use rc_pkce_core::random::EntropyError;
 use rc_pkce_core::record::{decode_pending, decode_session, encode_session};
-use rc_pkce_core::session::{Broadcast, Notice, Phase, StoredSession};
+use rc_pkce_core::session::{Broadcast, LOCK_WAIT_LIMIT_MS, Notice, Phase, StoredSession};
 use rc_pkce_core::storage::{StorageError, StoreKind};
 use rc_pkce_core::tabs::{TAB_KEY_BYTES, TabKey};
 use rc_pkce_core::token::parse_token_response;
@@ -574,6 +574,41 @@ fn a_due_refresh_waits_for_the_lock_then_posts_once_and_publishes() {
         fake.0.wake_in.get().is_some(),
         "the next refresh is scheduled"
     );
+}
+
+/// Issue 16: another page of the origin can hold the lock for ever. The core's limit reaches the
+/// browser as a wake-up; the request is withdrawn and the refresh goes out without the lock.
+#[test]
+fn a_lock_that_never_comes_is_given_up_and_the_refresh_sent_without_it() {
+    let fake = signed_in_tab("AT0", -1);
+    let mut page = load(&fake, "http://localhost:5000/account");
+    assert_eq!(fake.0.wake_in.get(), Some(LOCK_WAIT_LIMIT_MS));
+    fake.0.now.set(Some(T0.plus_millis(LOCK_WAIT_LIMIT_MS)));
+    page.signal(Signal::Wake);
+    assert_eq!(page.requests(), [("POST", TOKEN_URL.to_string())]);
+    assert_eq!(
+        *fake.0.locks.borrow(),
+        [format!("acquire {}", grant_lock()), "release".into()],
+        "the request is withdrawn"
+    );
+    page.answer("/oauth/token", tokens("AT1", "RT1", 3600));
+    assert_eq!(fake.0.locks.borrow().len(), 2, "nothing more to give back");
+    let stored = decode_session(&page.stored(Area::Tokens, keys::SESSION).unwrap()).unwrap();
+    assert_eq!(stored.generation, 1);
+}
+
+/// Once the Web Lock is this tab's (it asks the other tabs), the limit no longer applies.
+#[test]
+fn a_lock_taken_is_not_given_up_while_the_tab_asks() {
+    let fake = signed_in_tab("AT0", -1);
+    let mut page = load(&fake, "http://localhost:5000/account");
+    page.signal(Signal::LockTaken);
+    fake.0.now.set(Some(T0.plus_millis(LOCK_WAIT_LIMIT_MS)));
+    page.signal(Signal::Wake);
+    assert!(page.requests().is_empty());
+    assert_eq!(fake.0.locks.borrow().len(), 1, "still held");
+    page.signal(Signal::LockGranted);
+    assert_eq!(page.requests(), [("POST", TOKEN_URL.to_string())]);
 }
 
 #[test]

@@ -132,7 +132,11 @@ pub enum Event {
     PageRestored,
     /// The user pressed "Refresh now".
     RefreshRequested,
-    /// The lock asked for with [`Effect::AcquireRefreshLock`] is held (or locks are unavailable).
+    /// The Web Lock asked for with [`Effect::AcquireRefreshLock`] is this tab's; it now asks the
+    /// other tabs for newer tokens before [`Event::RefreshLockGranted`].
+    RefreshLockTaken,
+    /// The lock asked for with [`Effect::AcquireRefreshLock`] is held and no other tab had newer
+    /// tokens (or locks are unavailable): refresh.
     RefreshLockGranted,
     /// API call `call`, made with the tokens of `generation`, got a 401. `retried` says it was
     /// already the retry.
@@ -171,7 +175,7 @@ pub enum Effect {
         body: FormBody,
     },
     /// Take the Web Lock of this name (the grant's, [`TabKey::lock_name`]), then answer with
-    /// [`Event::RefreshLockGranted`].
+    /// [`Event::RefreshLockTaken`] and, after the ask, [`Event::RefreshLockGranted`].
     AcquireRefreshLock {
         name: String,
     },

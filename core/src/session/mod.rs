@@ -278,6 +278,7 @@ impl Session {
                     self.start_refresh(Vec::new(), now, &mut fx);
                 }
             }
+            Event::RefreshLockTaken => self.on_lock_taken(now, &mut fx),
             Event::RefreshLockGranted => self.on_lock_granted(now, &mut fx),
             Event::ApiUnauthorized {
                 call,
@@ -546,6 +547,11 @@ impl Session {
                     return;
                 }
                 let due = match s.refresh {
+                    // Holding the lock, asking the other tabs: their answers decide.
+                    Refresh::AwaitingLock { taken: true, .. } => {
+                        self.schedule(now, fx);
+                        return;
+                    }
                     Refresh::AwaitingLock { since, .. } => {
                         let limit = since.plus_millis(LOCK_WAIT_LIMIT_MS);
                         if limit > now {
@@ -560,6 +566,7 @@ impl Session {
                             // again. (A hidden tab's timers run up to a minute late, not more.)
                             s.refresh = Refresh::AwaitingLock {
                                 since: now,
+                                taken: false,
                                 waiting: s.take_waiting(),
                             };
                             self.schedule(now, fx);
@@ -604,6 +611,7 @@ impl Session {
         }
         s.refresh = Refresh::AwaitingLock {
             since: now,
+            taken: false,
             waiting,
         };
         fx.push(Effect::AcquireRefreshLock {
@@ -613,6 +621,16 @@ impl Session {
                 .lock_name(&s.current.grant_id, s.current.generation),
         });
         self.schedule(now, fx);
+    }
+
+    fn on_lock_taken(&mut self, now: Timestamp, fx: &mut Vec<Effect>) {
+        if let State::SignedIn(s) = &mut self.state
+            && let Refresh::AwaitingLock { taken, .. } = &mut s.refresh
+        {
+            // Giving up now would let the next tab in the queue refresh beside this one.
+            *taken = true;
+            self.schedule(now, fx);
+        }
     }
 
     fn on_lock_granted(&mut self, now: Timestamp, fx: &mut Vec<Effect>) {
@@ -645,8 +663,8 @@ impl Session {
         };
         let waiting = s.take_waiting();
         let Some(refresh_token) = s.current.tokens.refresh_token.clone() else {
-            // Adopted tokens without a refresh token: this tab cannot refresh; it says so when
-            // the access token dies.
+            // Not reached: a refresh starts only with a refresh token, and adopted tokens end the
+            // wait. Settled as "nothing to send" all the same.
             if locked {
                 fx.push(Effect::ReleaseRefreshLock);
             }
@@ -799,8 +817,8 @@ impl Session {
     }
 
     /// Leaves the current state for `SignedOut`, tidying up what it held: API calls waiting for a
-    /// refresh fail, and a held lock is given back (or its request withdrawn). Whatever answer is still on its way finds
-    /// nobody waiting for it (and is revoked, see `on_token_response`).
+    /// refresh fail, and a held lock is given back (or its request withdrawn). Whatever answer is
+    /// still on its way finds nobody waiting for it (and is revoked, see `on_token_response`).
     fn leave_state(&mut self, fx: &mut Vec<Effect>) {
         if let State::SignedIn(s) = &mut self.state {
             // A request still waiting is withdrawn too: another page may hold the lock forever.
@@ -824,7 +842,16 @@ impl Session {
         };
         let tokens = &s.current.tokens;
         let next = match (&s.refresh, refresh_due_at(tokens)) {
-            (Refresh::AwaitingLock { since, .. }, _) => Some(since.plus_millis(LOCK_WAIT_LIMIT_MS)),
+            (
+                Refresh::AwaitingLock {
+                    since,
+                    taken: false,
+                    ..
+                },
+                _,
+            ) => Some(since.plus_millis(LOCK_WAIT_LIMIT_MS)),
+            // The ask under way ends with a grant or newer tokens, not with a wake-up.
+            (Refresh::AwaitingLock { taken: true, .. }, _) => None,
             (Refresh::Backoff { at }, _) => Some(*at),
             (_, Some(due)) if tokens.refresh_token.is_some() => Some(due),
             // Without a refresh token, wake when the access token dies to say so.

@@ -92,9 +92,11 @@ pub(super) enum Refresh {
     /// The grant's lock was asked for at `since`. If newer tokens arrive from another tab
     /// meanwhile, the refresh is no longer needed: the request is withdrawn. If the lock has not
     /// come by [`LOCK_WAIT_LIMIT_MS`](super::policy::LOCK_WAIT_LIMIT_MS), the refresh goes ahead
-    /// without it.
+    /// without it. Once it is `taken` (this tab holds it and asks the other tabs for newer tokens
+    /// first) the wait is no longer given up: that ask ends within its own short wait.
     AwaitingLock {
         since: Timestamp,
+        taken: bool,
         waiting: Vec<CallId>,
     },
     /// Refresh request `id` is in flight: behind the lock, or (`locked: false`) after the wait

@@ -1686,3 +1686,30 @@ fn a_lock_wait_that_spanned_a_sleep_starts_again() {
     let fx = s.handle(Event::Tick, limit.plus_millis(LOCK_WAIT_LIMIT_MS - 1));
     assert!(post_id(&fx).is_some(), "{fx:?}");
 }
+
+/// The limit is for a lock that does not come: once this tab holds it and asks the other tabs,
+/// giving up would let the next tab in the queue refresh beside this one.
+#[test]
+fn a_lock_taken_before_the_limit_is_not_given_up_during_the_ask() {
+    let mut s = signed_in(3600, 604800);
+    let asked = T0.plus_secs(3300);
+    s.handle(Event::Tick, asked);
+    let limit = asked.plus_millis(LOCK_WAIT_LIMIT_MS);
+    let fx = s.handle(Event::RefreshLockTaken, asked.plus_secs(59));
+    assert!(fx.iter().all(|e| matches!(e, Effect::WakeAt(_))), "{fx:?}");
+    assert_ne!(wake(&fx), Some(limit), "{fx:?}");
+    let fx = s.handle(Event::Tick, limit);
+    assert!(post_id(&fx).is_none(), "{fx:?}");
+    assert!(
+        !has(&fx, |e| matches!(e, Effect::ReleaseRefreshLock)),
+        "{fx:?}"
+    );
+    // The ask ends: the refresh goes out behind the lock, and gives it back when answered.
+    let fx = s.handle(Event::RefreshLockGranted, limit);
+    let id = post_id(&fx).unwrap();
+    let fx = answer(&mut s, id, limit, "RT1");
+    assert!(
+        has(&fx, |e| matches!(e, Effect::ReleaseRefreshLock)),
+        "{fx:?}"
+    );
+}
