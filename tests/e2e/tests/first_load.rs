@@ -30,6 +30,11 @@ async fn sign_in_works_and_the_name_shows_before_the_app_has_loaded() {
     run("first_load_before_app", EnvOptions::default(), |env| {
         Box::pin(async move {
             let b = &env.browser;
+            b.cdp(
+                "Page.addScriptToEvaluateOnNewDocument",
+                serde_json::json!({ "source": TEXT_RECORDER }),
+            )
+            .await;
             env.site.hold_app();
             b.goto(&env.app("/")).await;
             b.wait_for("[data-testid=sign-in]").await;
@@ -72,6 +77,8 @@ async fn sign_in_works_and_the_name_shows_before_the_app_has_loaded() {
             b.wait_for("[data-testid=calls] .call-row").await;
             assert_eq!(b.text("[data-testid=user-name]").await, USER_NAME);
             assert!(b.url().await.ends_with("/account"));
+            // However late the app came, the name it found on screen stayed there.
+            assert_no_step_back(&b.execute("return window.rcPkceTexts;").await);
             let tokens = env.token_requests(None).await;
             assert_eq!(tokens.len(), 1, "the code is exchanged once: {tokens:?}");
             assert_eq!(tokens[0]["status"], 200);
@@ -164,6 +171,11 @@ async fn a_page_left_before_the_app_came_revokes_the_sign_in() {
     run("first_load_left_early", EnvOptions::default(), |env| {
         Box::pin(async move {
             let b = &env.browser;
+            b.cdp(
+                "Page.addScriptToEvaluateOnNewDocument",
+                serde_json::json!({ "source": TEXT_RECORDER }),
+            )
+            .await;
             env.site.hold_app();
             b.goto(&env.app("/")).await;
             b.click("[data-testid=sign-in]").await;
@@ -187,6 +199,11 @@ async fn a_reload_after_the_code_was_sent_does_not_send_it_again() {
     run("first_load_reload", EnvOptions::default(), |env| {
         Box::pin(async move {
             let b = &env.browser;
+            b.cdp(
+                "Page.addScriptToEvaluateOnNewDocument",
+                serde_json::json!({ "source": TEXT_RECORDER }),
+            )
+            .await;
             env.site.hold_app();
             b.goto(&env.app("/")).await;
             b.click("[data-testid=sign-in]").await;
@@ -324,6 +341,24 @@ const note = () => {
 new MutationObserver(note).observe(document, { subtree: true, childList: true, characterData: true });
 "#;
 
+/// Fails unless the page texts [`TEXT_RECORDER`] kept show the user's name from its first
+/// appearance on, with nothing of it going back to loading.
+fn assert_no_step_back(recorded: &Value) {
+    let texts: Vec<String> = serde_json::from_value(recorded.clone())
+        .expect("the recorder ran on the redirect URI's page");
+    let first = texts
+        .iter()
+        .position(|t| t.contains(USER_NAME))
+        .unwrap_or_else(|| panic!("the name never showed: {texts:#?}"));
+    for (i, t) in texts.iter().enumerate().skip(first) {
+        assert!(
+            t.contains(USER_NAME) && !t.contains("Loading your extension"),
+            "step {i} of {} went back after the name showed at step {first}: {t:?}\n{texts:#?}",
+            texts.len()
+        );
+    }
+}
+
 /// Issue 17: on the way back from the sign-in page the name appeared (the first-load module's
 /// page), then the page was emptied, then said "Loading your extension…", then showed the name
 /// again. Once the name is on screen it stays, through the app's take-over and the route change
@@ -345,20 +380,7 @@ async fn the_name_once_shown_stays_on_screen_until_the_account_page_is_complete(
             b.wait_for_text("[data-testid=company]", USER_COMPANY).await;
             b.wait_for("[data-testid=calls] .call-row").await;
             assert!(b.url().await.ends_with("/account"));
-            let texts: Vec<String> =
-                serde_json::from_value(b.execute("return window.rcPkceTexts;").await)
-                    .expect("the recorder ran on the redirect URI's page");
-            let first = texts
-                .iter()
-                .position(|t| t.contains(USER_NAME))
-                .unwrap_or_else(|| panic!("the name never showed: {texts:#?}"));
-            for (i, t) in texts.iter().enumerate().skip(first) {
-                assert!(
-                    t.contains(USER_NAME) && !t.contains("Loading your extension"),
-                    "step {i} of {} went back after the name showed at step {first}: {t:?}\n{texts:#?}",
-                    texts.len()
-                );
-            }
+            assert_no_step_back(&b.execute("return window.rcPkceTexts;").await);
             let h = b.execute(HAND_OFF).await;
             assert_eq!(h["tookOver"], true, "{h}");
         })
