@@ -12,6 +12,8 @@
 //! - [`binding`]: the client and server a pending sign-in or a session belongs to.
 //! - [`token`]: token, refresh and revoke request bodies; the token response.
 //! - [`error`]: RFC 6749 and RingCentral error shapes to one typed error with user-facing text.
+//! - [`id_token`]: the OpenID Connect ID token taken apart and its claims checked (the RSA
+//!   signature is the browser's to verify).
 //! - [`handoff`]: how a sign-in the app never took over (its first-load answer unclaimed) is ended.
 //! - [`session`]: the session state machine.
 //! - [`tabs`]: the protocol between tabs that share a grant, and its wire format; [`tab_key`]: the
@@ -27,6 +29,7 @@ pub mod callback;
 pub mod config;
 pub mod error;
 pub mod handoff;
+pub mod id_token;
 pub mod inspector;
 pub mod pkce;
 pub mod random;
