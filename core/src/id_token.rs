@@ -237,6 +237,82 @@ pub fn check_claims(claims: &Claims, expected: &Expected<'_>) -> Result<(), IdTo
     }
 }
 
+/// Longer than any key set a server publishes for a few keys; refused before parsing.
+pub const MAX_JWKS_BYTES: usize = 64 * 1024;
+/// The smallest RSA modulus accepted, in bits (NIST SP 800-131A: 2048 at least).
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// An RSA public key from the server's JWKS, as WebCrypto imports it (`importKey("jwk", …)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RsaKey {
+    pub kid: Option<String>,
+    /// Modulus and exponent, base64url as in the JWK.
+    pub n: String,
+    pub e: String,
+}
+
+/// Why a key set cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwksError {
+    #[error("the key set is {0} bytes long, more than the {MAX_JWKS_BYTES} allowed")]
+    TooLarge(usize),
+    #[error("the key set is not a JWKS (a JSON object with a \"keys\" array): {0}")]
+    NotJwks(String),
+    #[error("the key set has no RSA signing key for RS256")]
+    NoUsableKey,
+}
+
+#[derive(Debug, Deserialize)]
+struct Jwks {
+    keys: Vec<serde_json::Value>,
+}
+
+/// The RSA signing keys of a JWKS (RFC 7517) that can check an RS256 signature. Keys of other
+/// types, for encryption or for another algorithm, and RSA keys shorter than [`MIN_RSA_BITS`] are
+/// left out; a set with none left is refused.
+pub fn parse_jwks(text: &str) -> Result<Vec<RsaKey>, JwksError> {
+    if text.len() > MAX_JWKS_BYTES {
+        return Err(JwksError::TooLarge(text.len()));
+    }
+    let jwks: Jwks = serde_json::from_str(text).map_err(|e| JwksError::NotJwks(e.to_string()))?;
+    let keys: Vec<RsaKey> = jwks
+        .keys
+        .iter()
+        .filter(|k| text_of(k, "kty") == Some("RSA"))
+        .filter(|k| text_of(k, "use").is_none_or(|u| u == "sig"))
+        .filter(|k| text_of(k, "alg").is_none_or(|a| a == ALGORITHM))
+        .filter_map(|k| {
+            let (n, e) = (text_of(k, "n")?, text_of(k, "e")?);
+            let modulus = URL_SAFE_NO_PAD.decode(n).ok()?;
+            let exponent = URL_SAFE_NO_PAD.decode(e).ok()?;
+            let bits = modulus.iter().skip_while(|b| **b == 0).count() * 8;
+            (bits >= MIN_RSA_BITS && !exponent.is_empty()).then(|| RsaKey {
+                kid: text_of(k, "kid").map(str::to_string),
+                n: n.to_string(),
+                e: e.to_string(),
+            })
+        })
+        .collect();
+    if keys.is_empty() {
+        return Err(JwksError::NoUsableKey);
+    }
+    Ok(keys)
+}
+
+fn text_of<'a>(key: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    key.get(name).and_then(|v| v.as_str())
+}
+
+/// The key a token's `kid` names; without a `kid`, the only key there is. `None` says to fetch
+/// the key set once more (the server may have rotated its keys) before refusing the token.
+pub fn key_for<'a>(keys: &'a [RsaKey], kid: Option<&str>) -> Option<&'a RsaKey> {
+    match kid {
+        Some(kid) => keys.iter().find(|k| k.kid.as_deref() == Some(kid)),
+        None if keys.len() == 1 => keys.first(),
+        None => None,
+    }
+}
+
 /// Equal, compared without an early exit: how much of a guess matched does not show in the time.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -447,6 +523,60 @@ mod tests {
                 .to_string()
                 .contains("public client")
         );
+    }
+
+    fn rsa_jwk(kid: &str, bytes: usize) -> Value {
+        let mut n = vec![0xc5; bytes];
+        n[0] = 0xb1;
+        json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": b64(&n), "e": "AQAB"})
+    }
+
+    #[test]
+    fn only_rsa_signing_keys_of_2048_bits_or_more_are_kept() {
+        let set = json!({"keys": [
+            rsa_jwk("good", 256),
+            rsa_jwk("short", 128),
+            {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA"},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": b64(&[0xc5; 256]), "e": "AQAB"},
+            {"kty": "RSA", "kid": "ps", "alg": "PS256", "n": b64(&[0xc5; 256]), "e": "AQAB"},
+            {"kty": "RSA", "kid": "no-e", "n": b64(&[0xc5; 256])},
+            {"kty": "RSA", "kid": "plain", "n": b64(&[0xc5; 512]), "e": "AQAB"},
+        ]});
+        let keys = parse_jwks(&set.to_string()).unwrap();
+        let kids: Vec<_> = keys.iter().map(|k| k.kid.as_deref().unwrap()).collect();
+        assert_eq!(kids, ["good", "plain"]);
+        assert_eq!(keys[0].e, "AQAB");
+        // A leading zero byte does not make a key longer.
+        let mut padded = vec![0u8; 1];
+        padded.extend([0xc5; 255]);
+        let set = json!({"keys": [{"kty": "RSA", "n": b64(&padded), "e": "AQAB"}]});
+        assert_eq!(parse_jwks(&set.to_string()), Err(JwksError::NoUsableKey));
+    }
+
+    #[test]
+    fn a_bad_key_set_says_why() {
+        assert!(matches!(parse_jwks("[]"), Err(JwksError::NotJwks(_))));
+        assert!(matches!(parse_jwks("{}"), Err(JwksError::NotJwks(_))));
+        assert_eq!(parse_jwks(r#"{"keys": []}"#), Err(JwksError::NoUsableKey));
+        let huge = " ".repeat(MAX_JWKS_BYTES + 1);
+        assert_eq!(
+            parse_jwks(&huge),
+            Err(JwksError::TooLarge(MAX_JWKS_BYTES + 1))
+        );
+    }
+
+    #[test]
+    fn the_kid_picks_the_key_and_an_unknown_one_asks_for_a_refetch() {
+        let set = json!({"keys": [rsa_jwk("k1", 256), rsa_jwk("k2", 256)]}).to_string();
+        let keys = parse_jwks(&set).unwrap();
+        assert_eq!(
+            key_for(&keys, Some("k2")).unwrap().kid.as_deref(),
+            Some("k2")
+        );
+        assert_eq!(key_for(&keys, Some("k3")), None);
+        assert_eq!(key_for(&keys, None), None, "two keys and no kid: ambiguous");
+        let one = &keys[..1];
+        assert_eq!(key_for(one, None), Some(&keys[0]));
     }
 
     proptest! {

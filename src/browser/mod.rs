@@ -1,5 +1,5 @@
 //! Thin adapters over browser APIs: storage, HTTP, the clock and timers, location and history,
-//! cross-tab coordination, and loading the runtime configuration.
+//! cross-tab coordination, loading the runtime configuration, and WebCrypto's signature checks.
 //!
 //! They move bytes and report failures as typed errors; they decide nothing. Every decision about
 //! what to send, store or accept is made in `rc_pkce_core`.
@@ -11,3 +11,4 @@ pub mod location;
 pub mod storage;
 pub mod tabs;
 pub mod timer;
+pub mod webcrypto;
