@@ -12,6 +12,7 @@
 //! - [`binding`]: the client and server a pending sign-in or a session belongs to.
 //! - [`token`]: token, refresh and revoke request bodies; the token response.
 //! - [`error`]: RFC 6749 and RingCentral error shapes to one typed error with user-facing text.
+//! - [`discovery`]: an OpenID provider's metadata document, read and held to this client's needs.
 //! - [`id_token`]: the OpenID Connect ID token taken apart and its claims checked (the RSA
 //!   signature is the browser's to verify).
 //! - [`handoff`]: how a sign-in the app never took over (its first-load answer unclaimed) is ended.
@@ -27,6 +28,7 @@ pub mod authorize;
 pub mod binding;
 pub mod callback;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod handoff;
 pub mod id_token;
