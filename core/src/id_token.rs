@@ -130,6 +130,10 @@ pub enum IdTokenError {
     Expired { exp: u64, now: u64 },
     #[error("the ID token says it was issued at {iat} (Unix time), in the future (it is {now})")]
     IssuedInTheFuture { iat: u64, now: u64 },
+    #[error(
+        "the ID token from the refresh names another {0} than the sign-in's: it is not the same user's session"
+    )]
+    ChangedOnRefresh(&'static str),
     #[error("the ID token carries no nonce, but the sign-in sent one")]
     NonceMissing,
     #[error("the ID token's nonce is not the one this sign-in sent (a replayed or injected token)")]
@@ -235,6 +239,53 @@ pub fn check_claims(claims: &Claims, expected: &Expected<'_>) -> Result<(), IdTo
         (Some(sent), Some(got)) if same(sent.as_bytes(), got.as_bytes()) => Ok(()),
         (Some(_), Some(_)) => Err(IdTokenError::NonceMismatch),
     }
+}
+
+/// OpenID Connect Core §12.2: an ID token that comes with a refresh is about the same user, from the
+/// same issuer, for the same client, and the same authentication as the sign-in's.
+pub fn check_refreshed(first: &Claims, new: &Claims) -> Result<(), IdTokenError> {
+    let changed = if new.iss != first.iss {
+        "issuer (iss)"
+    } else if new.sub != first.sub {
+        "subject (sub)"
+    } else if new.aud != first.aud {
+        "audience (aud)"
+    } else if new.auth_time.is_some() && new.auth_time != first.auth_time {
+        "authentication time (auth_time)"
+    } else {
+        return Ok(());
+    };
+    Err(IdTokenError::ChangedOnRefresh(changed))
+}
+
+/// Why a userinfo answer cannot be shown for the signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserInfoError {
+    #[error("the userinfo answer is not a JSON object with a \"sub\": {0}")]
+    NotUserInfo(String),
+    #[error("the userinfo answer is about another user ({got:?}) than the ID token ({expected:?})")]
+    OtherSubject { expected: String, got: String },
+}
+
+/// The userinfo answer, which OpenID Connect Core §5.3.2 says to use only if its `sub` is the ID
+/// token's (else it may be about someone else: a mixed-up or substituted response).
+pub fn check_userinfo(
+    id: &Claims,
+    text: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, UserInfoError> {
+    let info: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| UserInfoError::NotUserInfo(e.to_string()))?;
+    let sub = info
+        .get("sub")
+        .and_then(|s| s.as_str())
+        .ok_or_else(|| UserInfoError::NotUserInfo("no sub".into()))?;
+    if sub != id.sub {
+        return Err(UserInfoError::OtherSubject {
+            expected: id.sub.clone(),
+            got: sub.to_string(),
+        });
+    }
+    Ok(info)
 }
 
 /// Longer than any key set a server publishes for a few keys; refused before parsing.
@@ -523,6 +574,55 @@ mod tests {
                 .to_string()
                 .contains("public client")
         );
+    }
+
+    fn parsed(c: Value) -> Claims {
+        serde_json::from_value(c).unwrap()
+    }
+
+    #[test]
+    fn a_refreshed_id_token_is_about_the_same_sign_in() {
+        let first = parsed(claims());
+        let mut later = claims();
+        later["iat"] = json!(NOW + 1800);
+        later["exp"] = json!(NOW + 5400);
+        later.as_object_mut().unwrap().remove("nonce");
+        assert_eq!(check_refreshed(&first, &parsed(later.clone())), Ok(()));
+        for (field, value, what) in [
+            ("sub", json!("other"), "subject (sub)"),
+            ("iss", json!("https://evil.example"), "issuer (iss)"),
+            ("aud", json!(["client-1", "x"]), "audience (aud)"),
+            ("auth_time", json!(NOW), "authentication time (auth_time)"),
+        ] {
+            let mut c = later.clone();
+            c[field] = value;
+            assert_eq!(
+                check_refreshed(&first, &parsed(c)),
+                Err(IdTokenError::ChangedOnRefresh(what)),
+                "{field}"
+            );
+        }
+    }
+
+    #[test]
+    fn userinfo_is_used_only_for_the_id_tokens_subject() {
+        let id = parsed(claims());
+        let info =
+            check_userinfo(&id, r#"{"sub":"62912345008","email":"demo@example.com"}"#).unwrap();
+        assert_eq!(info["email"], "demo@example.com");
+        assert_eq!(
+            check_userinfo(&id, r#"{"sub":"1"}"#),
+            Err(UserInfoError::OtherSubject {
+                expected: "62912345008".into(),
+                got: "1".into()
+            })
+        );
+        for bad in ["[]", "{}", r#"{"sub":5}"#, "<html>"] {
+            assert!(
+                matches!(check_userinfo(&id, bad), Err(UserInfoError::NotUserInfo(_))),
+                "{bad}"
+            );
+        }
     }
 
     fn rsa_jwk(kid: &str, bytes: usize) -> Value {
