@@ -3,9 +3,9 @@
 //!
 //! This mirrors `src/driver/mod.rs` (the effect runner: its event queue, the effects and what each
 //! reports back, `restore`, `handle_callback`, `sign_in`, the API reads with their 401 retry),
-//! `src/web.rs` (the platform) and `src/browser/tabs.rs` (the lock adapter with its
-//! request number, its withdrawal and single release slot, the ask and its 200 ms wait, the heartbeat, the
-//! bye on page hide), so that what the simulator finds is what the app would do. The page does
+//! `src/web.rs` (the platform) and `src/browser/tabs.rs` (the lock adapter with its request
+//! number, its withdrawal and single release slot, "taken" before the ask and its 200 ms wait,
+//! the heartbeat, the bye on page hide), so that what the simulator finds is what the app would do. The page does
 //! no I/O: it pushes [`Out`]s for the simulator to carry out, and is called back with what
 //! happened. A [`Plant`] breaks the wiring on purpose, to show the invariants catch it.
 

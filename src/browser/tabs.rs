@@ -7,8 +7,8 @@
 //! core's. This adapter owns the channel the [`Coordinator`] says to be on (opened and closed as
 //! it says: [`Output::Join`], [`Output::Leave`]), the lock request, its withdrawal and its
 //! release, the heartbeat interval, the ask-wait timer and the `pagehide` listener; it feeds each
-//! of them to the coordinator and carries out what it answers. Channel text goes through the joined channel's [`Codec`], which drops anything not
-//! signed with the session's key.
+//! of them to the coordinator and carries out what it answers. Channel text goes through the
+//! joined channel's [`Codec`], which drops anything not signed with the session's key.
 //!
 //! Where either API is missing, every tab refreshes on its own (the single-tab behaviour) and the
 //! session panel says so. With tokens kept in memory nothing is shared at all: no channel is
