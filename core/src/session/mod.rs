@@ -278,7 +278,7 @@ impl Session {
                     self.start_refresh(Vec::new(), now, &mut fx);
                 }
             }
-            Event::RefreshLockTaken => self.on_lock_taken(now, &mut fx),
+            Event::RefreshLockTaken => self.on_lock_taken(),
             Event::RefreshLockGranted => self.on_lock_granted(now, &mut fx),
             Event::ApiUnauthorized {
                 call,
@@ -547,11 +547,9 @@ impl Session {
                     return;
                 }
                 let due = match s.refresh {
-                    // Holding the lock, asking the other tabs: their answers decide.
-                    Refresh::AwaitingLock { taken: true, .. } => {
-                        self.schedule(now, fx);
-                        return;
-                    }
+                    // Holding the lock, asking the other tabs: their answers decide, and what
+                    // follows them sets the next wake-up.
+                    Refresh::AwaitingLock { taken: true, .. } => return,
                     Refresh::AwaitingLock { since, .. } => {
                         let limit = since.plus_millis(LOCK_WAIT_LIMIT_MS);
                         if limit > now {
@@ -623,13 +621,13 @@ impl Session {
         self.schedule(now, fx);
     }
 
-    fn on_lock_taken(&mut self, now: Timestamp, fx: &mut Vec<Effect>) {
+    fn on_lock_taken(&mut self) {
         if let State::SignedIn(s) = &mut self.state
             && let Refresh::AwaitingLock { taken, .. } = &mut s.refresh
         {
-            // Giving up now would let the next tab in the queue refresh beside this one.
+            // Giving up now would let the next tab in the queue refresh beside this one. The
+            // wake-up set for the limit may still come; it finds nothing to do.
             *taken = true;
-            self.schedule(now, fx);
         }
     }
 
