@@ -2,7 +2,9 @@
 //! challenge and its derivation, authorize parameters, callback parameters, token request and
 //! response), every secret flagged so the view masks it until the user asks to reveal it.
 //!
-//! The record is data only; it lives in memory and `sessionStorage`, never in a log.
+//! The record is data only; it lives in memory and `sessionStorage`, never in a log. The REST reads
+//! and the revoke are recorded too (for the sequence diagram), but without their token: a bearer
+//! or revoked token is kept only in its masked form, so revealing secrets cannot show it.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +16,7 @@ use crate::time::Timestamp;
 use crate::token::{TokenRequest, TokenSet};
 
 /// Steps kept: one sign-in and a handful of refreshes.
-pub const MAX_STEPS: usize = 16;
+pub const MAX_STEPS: usize = 32;
 
 /// One name/value line of a step.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +73,10 @@ pub enum StepKind {
     TokenRequest,
     /// The token endpoint's answer.
     TokenResponse,
+    /// A REST API read with the access token, and its status.
+    ApiRead,
+    /// The revoke request at sign-out, and its outcome.
+    Revoke,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +88,9 @@ pub struct Step {
     /// Set by the app when it stores the step.
     #[serde(default)]
     pub at: Option<Timestamp>,
+    /// The URL the step's request went to, so its Resource Timing entry can be found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 impl Step {
@@ -106,6 +115,7 @@ impl Step {
                 Field::new("code_challenge_method", started.challenge.method(), false),
             ],
             at: None,
+            url: None,
         }
     }
 
@@ -124,6 +134,7 @@ impl Step {
             title: "GET /authorize (browser redirect)".into(),
             fields,
             at: None,
+            url: None,
         }
     }
 
@@ -138,6 +149,7 @@ impl Step {
                 })
                 .collect(),
             at: None,
+            url: None,
         }
     }
 
@@ -151,6 +163,7 @@ impl Step {
                 .map(|(k, v, secret)| Field::new(k, v, secret))
                 .collect(),
             at: None,
+            url: None,
         }
     }
 
@@ -165,6 +178,7 @@ impl Step {
                     .map(|(k, _, secret, full)| Field::new(k, full, secret))
                     .collect(),
                 at: None,
+                url: None,
             },
             Err(e) => {
                 let mut fields = vec![Field::new("problem", e.title(), false)];
@@ -179,9 +193,55 @@ impl Step {
                     },
                     fields,
                     at: None,
+                    url: None,
                 }
             }
         }
+    }
+}
+
+/// What came back for a recorded request: an HTTP status, or why there was none.
+fn outcome_field(outcome: &Result<u16, String>) -> Field {
+    match outcome {
+        Ok(status) => Field::new("status", status.to_string(), false),
+        Err(problem) => Field::new("problem", problem.clone(), false),
+    }
+}
+
+impl Step {
+    /// A REST GET sent with `token` and what came back. The token is kept masked only (see the
+    /// module comment).
+    pub fn api_read(url: &str, path: &str, token: &str, outcome: &Result<u16, String>) -> Self {
+        Self {
+            kind: StepKind::ApiRead,
+            title: format!("GET {path}"),
+            fields: vec![
+                Field::new("Authorization", format!("Bearer {}", mask(token)), true),
+                outcome_field(outcome),
+            ],
+            at: None,
+            url: Some(url.to_string()),
+        }
+    }
+
+    /// The revoke POST at sign-out. The revoked token is kept masked only.
+    pub fn revoke(url: &str, token: &str, outcome: &Result<u16, String>) -> Self {
+        Self {
+            kind: StepKind::Revoke,
+            title: "POST /revoke (sign-out)".into(),
+            fields: vec![
+                Field::new("token", mask(token), true),
+                outcome_field(outcome),
+            ],
+            at: None,
+            url: Some(url.to_string()),
+        }
+    }
+
+    /// The step with the URL its request went to.
+    pub fn with_url(mut self, url: &str) -> Self {
+        self.url = Some(url.to_string());
+        self
     }
 }
 
@@ -285,5 +345,24 @@ mod tests {
         assert_eq!(i.steps.len(), MAX_STEPS);
         assert_eq!(i.steps[0].kind, StepKind::Pkce);
         assert_eq!(i.steps.last().unwrap().fields[0].value, "39");
+    }
+
+    #[test]
+    fn reads_and_revokes_keep_no_token() {
+        let token = "access-token-value-that-must-not-be-kept";
+        let read = Step::api_read(
+            "https://x/restapi/v1.0/a",
+            "/restapi/v1.0/a",
+            token,
+            &Ok(200),
+        );
+        let revoke = Step::revoke("https://x/revoke", token, &Err("offline".into()));
+        for step in [&read, &revoke] {
+            let record = serde_json::to_string(step).unwrap();
+            assert!(!record.contains(token), "{record}");
+            assert!(step.fields[0].secret);
+        }
+        assert_eq!(read.fields[1].value, "200");
+        assert_eq!(revoke.fields[1].name, "problem");
     }
 }
