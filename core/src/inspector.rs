@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::pkce::sha256;
 use crate::secret::mask;
 use crate::time::Timestamp;
-use crate::token::{TokenRequest, TokenSet};
+use crate::token::{FormBody, TokenRequest, TokenSet};
 
 /// Steps kept: one sign-in and a handful of refreshes.
 pub const MAX_STEPS: usize = 32;
@@ -224,15 +224,23 @@ impl Step {
         }
     }
 
-    /// The revoke POST at sign-out. The revoked token is kept masked only.
-    pub fn revoke(url: &str, token: &str, outcome: &Result<u16, String>) -> Self {
+    /// The revoke POST (at sign-out) with its form body. The revoked token is kept masked only.
+    pub fn revoke(url: &str, body: &FormBody, outcome: &Result<u16, String>) -> Self {
+        let mut fields: Vec<Field> = crate::url::parse_query(body.expose())
+            .into_iter()
+            .map(|(k, v)| {
+                if k == "token" {
+                    Field::new(k, mask(&v), true)
+                } else {
+                    Field::new(k, v, false)
+                }
+            })
+            .collect();
+        fields.push(outcome_field(outcome));
         Self {
             kind: StepKind::Revoke,
-            title: "POST /revoke (sign-out)".into(),
-            fields: vec![
-                Field::new("token", mask(token), true),
-                outcome_field(outcome),
-            ],
+            title: "POST /revoke".into(),
+            fields,
             at: None,
             url: Some(url.to_string()),
         }
@@ -356,13 +364,19 @@ mod tests {
             token,
             &Ok(200),
         );
-        let revoke = Step::revoke("https://x/revoke", token, &Err("offline".into()));
+        let body = crate::token::RevokeRequest::Access {
+            token: crate::secret::AccessToken::new(token.to_string()),
+            client_id: "demo".into(),
+        }
+        .form_body();
+        let revoke = Step::revoke("https://x/revoke", &body, &Err("offline".into()));
         for step in [&read, &revoke] {
             let record = serde_json::to_string(step).unwrap();
             assert!(!record.contains(token), "{record}");
             assert!(step.fields[0].secret);
         }
         assert_eq!(read.fields[1].value, "200");
-        assert_eq!(revoke.fields[1].name, "problem");
+        assert_eq!(revoke.fields[0].name, "token");
+        assert_eq!(revoke.fields.last().unwrap().name, "problem");
     }
 }

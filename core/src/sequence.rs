@@ -522,7 +522,13 @@ mod tests {
         i.push(
             Step::revoke(
                 "http://127.0.0.1:5001/restapi/oauth/revoke",
-                "RT-secret-refresh-token-value-abcdef",
+                &crate::token::RevokeRequest::Refresh {
+                    token: crate::secret::RefreshToken::new(
+                        "RT-secret-refresh-token-value-abcdef".to_string(),
+                    ),
+                    client_id: "demo".into(),
+                }
+                .form_body(),
                 &Ok(200),
             ),
             Timestamp::from_millis(1_000_000),
