@@ -290,3 +290,31 @@ async fn the_copy_button_always_says_what_happened() {
         "{said}"
     );
 }
+
+#[wasm_bindgen_test]
+async fn at_320_px_the_diagram_scrolls_in_its_own_box_and_the_card_does_not_overflow() {
+    let document = web_sys::window().unwrap().document().unwrap();
+    // The app's own stylesheet (the test page has no CSP).
+    let style = document.create_element("style").unwrap();
+    style.set_text_content(Some(include_str!("../style/main.css")));
+    document.head().unwrap().append_child(&style).unwrap();
+    let m = mount(record("http://127.0.0.1:9/none", 0));
+    m.root.set_class_name("card inspector");
+    m.root
+        .set_attribute("style", "width: 320px; box-sizing: border-box")
+        .unwrap();
+    sleep(50).await;
+    let scroll = query(&m, ".sequence-scroll").unwrap();
+    assert!(
+        scroll.scroll_width() > scroll.client_width(),
+        "the diagram is wider than the screen and scrolls: {} / {}",
+        scroll.scroll_width(),
+        scroll.client_width()
+    );
+    assert!(
+        m.root.scroll_width() <= 320,
+        "the card around it stays 320 px wide: {}",
+        m.root.scroll_width()
+    );
+    style.remove();
+}
