@@ -31,7 +31,7 @@ fn explanation(kind: StepKind) -> &'static str {
             "A REST API read with the access token in the Authorization header (never in the URL). The record keeps the token masked only."
         }
         StepKind::Revoke => {
-            "Sign-out: the session is forgotten here first, then the refresh token is revoked at the server. The record keeps the token masked only."
+            "The session is forgotten here first, then its token is revoked at the server, which ends the grant. The record keeps the token masked only."
         }
     }
 }
