@@ -246,12 +246,14 @@ pub fn step_id(index: usize) -> String {
 /// The id of the SVG's `<title>`.
 pub const TITLE_ID: &str = "seq-title";
 
-/// The duration as shown next to a request.
+/// The duration as shown next to a request. Integer arithmetic: float formatting would add its
+/// tables (about 15 KB) to the app for two digits.
 pub fn format_duration(ms: f64) -> String {
-    if ms >= 1000.0 {
-        format!("{:.2} s", ms / 1000.0)
+    let ms = ms.max(0.0).round() as u64;
+    if ms >= 1000 {
+        format!("{}.{:02} s", ms / 1000, ms % 1000 / 10)
     } else {
-        format!("{} ms", ms.round() as u64)
+        format!("{ms} ms")
     }
 }
 
@@ -635,6 +637,8 @@ mod tests {
         let svg = d.svg(false);
         assert!(svg.contains("· 180 ms"));
         assert!(svg.contains("· 1.23 s"));
+        assert_eq!(format_duration(1_005.0), "1.00 s");
+        assert_eq!(format_duration(0.4), "0 ms");
         // Too far away in time: no match.
         let far = [ResourceEntry {
             url: TOKEN_URL.into(),

@@ -11,10 +11,7 @@ use wasm_bindgen::JsCast;
 use crate::browser::{clipboard, resource_timing};
 
 #[component]
-pub fn SequenceDiagram(
-    #[prop(into)] steps: Signal<Inspector>,
-    #[prop(into)] reveal: Signal<bool>,
-) -> impl IntoView {
+pub fn SequenceDiagram(steps: RwSignal<Inspector>, reveal: RwSignal<bool>) -> impl IntoView {
     // The timings are read whenever the steps change: the entry of a request is there by the
     // time its answer is recorded.
     let svg = Memo::new(move |_| {
@@ -23,12 +20,15 @@ pub fn SequenceDiagram(
             .with_timings(&resource_timing::entries())
             .svg(reveal.get())
     });
-    let copied = RwSignal::new(None::<Result<(), String>>);
+    let copied = RwSignal::new(String::new());
     let copy = move |_| {
         let text = svg.get_untracked();
-        copied.set(None);
+        copied.set(String::new());
         spawn_local(async move {
-            copied.set(Some(clipboard::write_text(&text).await));
+            copied.set(match clipboard::write_text(&text).await {
+                Ok(()) => "Copied".to_string(),
+                Err(e) => format!("Not copied: {e}."),
+            });
         });
     };
     view! {
@@ -62,11 +62,7 @@ pub fn SequenceDiagram(
                     }}
                 </span>
                 <span aria-live="polite" class="sequence-copied" data-testid="copy-result">
-                    {move || match copied.get() {
-                        None => String::new(),
-                        Some(Ok(())) => "Copied".to_string(),
-                        Some(Err(e)) => format!("Not copied: {e}."),
-                    }}
+                    {move || copied.get()}
                 </span>
             </div>
         </figure>
