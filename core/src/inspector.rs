@@ -24,6 +24,10 @@ pub struct Field {
     pub name: String,
     pub value: String,
     pub secret: bool,
+    /// The value is already the masked form of a secret the record does not keep (a bearer or
+    /// revoked token): shown as it is, revealed or not, and never masked twice.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub masked_only: bool,
 }
 
 impl Field {
@@ -32,12 +36,21 @@ impl Field {
             name: name.into(),
             value: value.into(),
             secret,
+            masked_only: false,
+        }
+    }
+
+    /// A secret the record keeps only as [`mask`] of it.
+    pub fn masked_only(name: impl Into<String>, secret_value: &str) -> Self {
+        Self {
+            masked_only: true,
+            ..Self::new(name, mask(secret_value), true)
         }
     }
 
     /// The value as shown while secrets are hidden.
     pub fn masked(&self) -> String {
-        if self.secret {
+        if self.secret && !self.masked_only {
             mask(&self.value)
         } else {
             self.value.clone()
@@ -216,7 +229,10 @@ impl Step {
             kind: StepKind::ApiRead,
             title: format!("GET {path}"),
             fields: vec![
-                Field::new("Authorization", format!("Bearer {}", mask(token)), true),
+                Field {
+                    value: format!("Bearer {}", mask(token)),
+                    ..Field::masked_only("Authorization", token)
+                },
                 outcome_field(outcome),
             ],
             at: None,
@@ -230,7 +246,7 @@ impl Step {
             .into_iter()
             .map(|(k, v)| {
                 if k == "token" {
-                    Field::new(k, mask(&v), true)
+                    Field::masked_only(k, &v)
                 } else {
                     Field::new(k, v, false)
                 }
@@ -376,6 +392,9 @@ mod tests {
             assert!(step.fields[0].secret);
         }
         assert_eq!(read.fields[1].value, "200");
+        let bearer = &read.fields[0];
+        assert_eq!(bearer.masked(), bearer.value, "masked once");
+        assert!(bearer.value.starts_with("Bearer acce…") && bearer.value.ends_with("chars)"));
         assert_eq!(revoke.fields[0].name, "token");
         assert_eq!(revoke.fields.last().unwrap().name, "problem");
     }

@@ -259,7 +259,7 @@ pub fn format_duration(ms: f64) -> String {
 
 // Layout, in SVG user units (px at 100%).
 const LANE_GAP: u32 = 300;
-const MARGIN: u32 = 150;
+const MARGIN: u32 = 180;
 const HEAD_Y: u32 = 12;
 const HEAD_H: u32 = 34;
 const HEAD_W: u32 = 190;
@@ -423,7 +423,7 @@ fn draw_item(out: &mut String, item: &Item, y: u32, reveal: bool) -> u32 {
         }
         Shape::Note(lane) => {
             let h = LINE * lines + 12;
-            let w = 280;
+            let w = 340;
             let _ = write!(
                 out,
                 "<rect class=\"seq-note-box\" x=\"{}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" rx=\"4\" \
