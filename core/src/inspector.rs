@@ -2,7 +2,9 @@
 //! challenge and its derivation, authorize parameters, callback parameters, token request and
 //! response), every secret flagged so the view masks it until the user asks to reveal it.
 //!
-//! The record is data only; it lives in memory and `sessionStorage`, never in a log.
+//! The record is data only; it lives in memory and `sessionStorage`, never in a log. The REST reads
+//! and the revoke are recorded too (for the sequence diagram), but without their token: a bearer
+//! or revoked token is kept only in its masked form, so revealing secrets cannot show it.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,10 +13,10 @@ use crate::error::ApiError;
 use crate::pkce::sha256;
 use crate::secret::mask;
 use crate::time::Timestamp;
-use crate::token::{TokenRequest, TokenSet};
+use crate::token::{FormBody, TokenRequest, TokenSet};
 
 /// Steps kept: one sign-in and a handful of refreshes.
-pub const MAX_STEPS: usize = 16;
+pub const MAX_STEPS: usize = 32;
 
 /// One name/value line of a step.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +24,10 @@ pub struct Field {
     pub name: String,
     pub value: String,
     pub secret: bool,
+    /// The value is already the masked form of a secret the record does not keep (a bearer or
+    /// revoked token): shown as it is, revealed or not, and never masked twice.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub masked_only: bool,
 }
 
 impl Field {
@@ -30,12 +36,21 @@ impl Field {
             name: name.into(),
             value: value.into(),
             secret,
+            masked_only: false,
+        }
+    }
+
+    /// A secret the record keeps only as [`mask`] of it.
+    pub fn masked_only(name: impl Into<String>, secret_value: &str) -> Self {
+        Self {
+            masked_only: true,
+            ..Self::new(name, mask(secret_value), true)
         }
     }
 
     /// The value as shown while secrets are hidden.
     pub fn masked(&self) -> String {
-        if self.secret {
+        if self.secret && !self.masked_only {
             mask(&self.value)
         } else {
             self.value.clone()
@@ -71,6 +86,10 @@ pub enum StepKind {
     TokenRequest,
     /// The token endpoint's answer.
     TokenResponse,
+    /// A REST API read with the access token, and its status.
+    ApiRead,
+    /// The revoke request at sign-out, and its outcome.
+    Revoke,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +101,9 @@ pub struct Step {
     /// Set by the app when it stores the step.
     #[serde(default)]
     pub at: Option<Timestamp>,
+    /// The URL the step's request went to, so its Resource Timing entry can be found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 impl Step {
@@ -106,6 +128,7 @@ impl Step {
                 Field::new("code_challenge_method", started.challenge.method(), false),
             ],
             at: None,
+            url: None,
         }
     }
 
@@ -124,6 +147,7 @@ impl Step {
             title: "GET /authorize (browser redirect)".into(),
             fields,
             at: None,
+            url: None,
         }
     }
 
@@ -138,6 +162,7 @@ impl Step {
                 })
                 .collect(),
             at: None,
+            url: None,
         }
     }
 
@@ -151,6 +176,7 @@ impl Step {
                 .map(|(k, v, secret)| Field::new(k, v, secret))
                 .collect(),
             at: None,
+            url: None,
         }
     }
 
@@ -165,6 +191,7 @@ impl Step {
                     .map(|(k, _, secret, full)| Field::new(k, full, secret))
                     .collect(),
                 at: None,
+                url: None,
             },
             Err(e) => {
                 let mut fields = vec![Field::new("problem", e.title(), false)];
@@ -179,9 +206,66 @@ impl Step {
                     },
                     fields,
                     at: None,
+                    url: None,
                 }
             }
         }
+    }
+}
+
+/// What came back for a recorded request: an HTTP status, or why there was none.
+fn outcome_field(outcome: &Result<u16, String>) -> Field {
+    match outcome {
+        Ok(status) => Field::new("status", status.to_string(), false),
+        Err(problem) => Field::new("problem", problem.clone(), false),
+    }
+}
+
+impl Step {
+    /// A REST GET sent with `token` and what came back. The token is kept masked only (see the
+    /// module comment).
+    pub fn api_read(url: &str, path: &str, token: &str, outcome: &Result<u16, String>) -> Self {
+        Self {
+            kind: StepKind::ApiRead,
+            title: format!("GET {path}"),
+            fields: vec![
+                Field {
+                    value: format!("Bearer {}", mask(token)),
+                    ..Field::masked_only("Authorization", token)
+                },
+                outcome_field(outcome),
+            ],
+            at: None,
+            url: Some(url.to_string()),
+        }
+    }
+
+    /// The revoke POST (at sign-out) with its form body. The revoked token is kept masked only.
+    pub fn revoke(url: &str, body: &FormBody, outcome: &Result<u16, String>) -> Self {
+        let mut fields: Vec<Field> = crate::url::parse_query(body.expose())
+            .into_iter()
+            .map(|(k, v)| {
+                if k == "token" {
+                    Field::masked_only(k, &v)
+                } else {
+                    Field::new(k, v, false)
+                }
+            })
+            .collect();
+        fields.push(outcome_field(outcome));
+        Self {
+            kind: StepKind::Revoke,
+            title: "POST /revoke".into(),
+            fields,
+            at: None,
+            url: Some(url.to_string()),
+        }
+    }
+
+    /// The step with the URL its request went to.
+    pub fn with_url(mut self, url: &str) -> Self {
+        self.url = Some(url.to_string());
+        self
     }
 }
 
@@ -285,5 +369,33 @@ mod tests {
         assert_eq!(i.steps.len(), MAX_STEPS);
         assert_eq!(i.steps[0].kind, StepKind::Pkce);
         assert_eq!(i.steps.last().unwrap().fields[0].value, "39");
+    }
+
+    #[test]
+    fn reads_and_revokes_keep_no_token() {
+        let token = "access-token-value-that-must-not-be-kept";
+        let read = Step::api_read(
+            "https://x/restapi/v1.0/a",
+            "/restapi/v1.0/a",
+            token,
+            &Ok(200),
+        );
+        let body = crate::token::RevokeRequest::Access {
+            token: crate::secret::AccessToken::new(token.to_string()),
+            client_id: "demo".into(),
+        }
+        .form_body();
+        let revoke = Step::revoke("https://x/revoke", &body, &Err("offline".into()));
+        for step in [&read, &revoke] {
+            let record = serde_json::to_string(step).unwrap();
+            assert!(!record.contains(token), "{record}");
+            assert!(step.fields[0].secret);
+        }
+        assert_eq!(read.fields[1].value, "200");
+        let bearer = &read.fields[0];
+        assert_eq!(bearer.masked(), bearer.value, "masked once");
+        assert!(bearer.value.starts_with("Bearer acce…") && bearer.value.ends_with("chars)"));
+        assert_eq!(revoke.fields[0].name, "token");
+        assert_eq!(revoke.fields.last().unwrap().name, "problem");
     }
 }

@@ -22,7 +22,8 @@
 //! - [`config`]: the runtime configuration schema and its validation.
 //! - [`record`]: versioned serialisation of what is kept in storage; [`storage`]: what a failed
 //!   store means for the user.
-//! - [`inspector`]: the step-by-step record of the last sign-in shown by the PKCE inspector.
+//! - [`inspector`]: the step-by-step record of the last sign-in shown by the PKCE inspector;
+//!   [`sequence`]: the same steps as a sequence diagram (layout and SVG text).
 
 pub mod authorize;
 pub mod binding;
@@ -37,6 +38,7 @@ pub mod pkce;
 pub mod random;
 pub mod record;
 pub mod secret;
+pub mod sequence;
 pub mod session;
 pub mod storage;
 pub mod tab_key;

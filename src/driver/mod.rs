@@ -23,7 +23,7 @@ use rc_pkce_core::Timestamp;
 use rc_pkce_core::authorize;
 use rc_pkce_core::config::AppConfig;
 use rc_pkce_core::error::{ApiError, ErrorKind, parse_error_response};
-use rc_pkce_core::inspector::Inspector;
+use rc_pkce_core::inspector::{Inspector, Step, StepKind};
 use rc_pkce_core::random::{Entropy, EntropyError};
 use rc_pkce_core::record::{
     decode_ended, decode_inspector, decode_pending, decode_session, encode_ended, encode_inspector,
@@ -94,6 +94,18 @@ enum CallDecision {
 
 /// A read's body, on its way.
 type Read = oneshot::Receiver<Result<Vec<u8>, ApiError>>;
+
+/// A read on its way: its answer, the tokens' generation, and the request itself (for the
+/// inspector, which keeps only its URL and the token masked).
+type Sending = (Answer, u64, Request);
+
+/// What came back for a request, as the inspector records it.
+fn outcome_of(response: &Result<HttpResponse, ApiError>) -> Result<u16, String> {
+    match response {
+        Ok(r) => Ok(r.status),
+        Err(e) => Err(e.title().to_string()),
+    }
+}
 
 pub struct Driver<P: Platform> {
     pub config: AppConfig,
@@ -243,13 +255,18 @@ impl<P: Platform + 'static> Driver<P> {
                 }));
             }
             Effect::PostRevoke { endpoint, body } => {
-                let answer = self.answer(Request::Form {
+                let request = Request::Form {
                     url: endpoint,
                     body,
-                });
+                };
+                let answer = self.answer(request.clone());
                 let me = Rc::clone(self);
                 self.platform.spawn(Box::pin(async move {
-                    let result = match answer.await {
+                    let response = answer.await;
+                    if let Request::Form { url, body } = &request {
+                        me.record_now(Step::revoke(url, body, &outcome_of(&response)));
+                    }
+                    let result = match response {
                         Ok(r) if r.is_success() => Ok(()),
                         Ok(r) => Err(parse_error_response(
                             r.status,
@@ -292,6 +309,13 @@ impl<P: Platform + 'static> Driver<P> {
             Effect::RetryCall(call) => self.decide(call, CallDecision::Retry),
             Effect::FailCall(call, error) => self.decide(call, CallDecision::Fail(error)),
             Effect::Record(step) => {
+                // The core does not know where the request goes; the timing entry is found by URL.
+                let step = match step.kind {
+                    StepKind::TokenRequest if step.url.is_none() => {
+                        step.with_url(&self.config.token_endpoint)
+                    }
+                    _ => step,
+                };
                 self.inspector.borrow_mut().push(step, now);
                 self.save_inspector();
             }
@@ -300,6 +324,20 @@ impl<P: Platform + 'static> Driver<P> {
                 self.prefetch(crate::api::EXTENSION_PATH);
                 self.prefetch(crate::api::ACCOUNT_PATH);
                 self.observer.route("/account");
+            }
+        }
+    }
+
+    /// Records a step outside of an event (a read's or the revoke's answer came).
+    fn record_now(self: &Rc<Self>, step: Step) {
+        let now = self.platform.now();
+        self.inspector.borrow_mut().push(step, now);
+        self.save_inspector();
+        // A refused write was raised, and no event loop is running to take it: start one.
+        if !self.busy.get() {
+            let raised = self.queue.borrow_mut().pop_front();
+            if let Some(event) = raised {
+                self.dispatch(event);
             }
         }
     }
@@ -418,7 +456,7 @@ impl<P: Platform + 'static> Driver<P> {
             return;
         };
         let key = request.key();
-        let first = (self.answer(request), generation);
+        let first = (self.answer(request.clone()), generation, request);
         let (tx, rx) = oneshot::channel();
         let me = Rc::clone(self);
         self.platform.spawn(Box::pin(async move {
@@ -439,11 +477,11 @@ impl<P: Platform + 'static> Driver<P> {
         Some((request, current.generation))
     }
 
-    /// The answer to [`Driver::current_read`] (started now, or arrived early), and the
-    /// generation of the tokens it was sent with.
-    fn first_read(self: &Rc<Self>, path: &str) -> Option<(Answer, u64)> {
+    /// The answer to [`Driver::current_read`] (started now, or arrived early), the generation
+    /// of the tokens it was sent with, and the request.
+    fn first_read(self: &Rc<Self>, path: &str) -> Option<Sending> {
         let (request, generation) = self.current_read(path)?;
-        Some((self.answer(request), generation))
+        Some((self.answer(request.clone()), generation, request))
     }
 
     /// GETs `path` (relative to the API base) with the current access token and decodes the JSON.
@@ -461,8 +499,8 @@ impl<P: Platform + 'static> Driver<P> {
                 Err(_) => return Err(ApiError::new(ErrorKind::Unauthorized)),
             },
             None => {
-                let answer = self.answer(request);
-                self.read(path, Some((answer, generation))).await?
+                let answer = self.answer(request.clone());
+                self.read(path, Some((answer, generation, request))).await?
             }
         };
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_response(200, e.to_string()))
@@ -473,16 +511,28 @@ impl<P: Platform + 'static> Driver<P> {
     async fn read(
         self: &Rc<Self>,
         path: &str,
-        mut first: Option<(Answer, u64)>,
+        mut first: Option<Sending>,
     ) -> Result<Vec<u8>, ApiError> {
         let call = self.next_call.get();
         self.next_call.set(call + 1);
         let mut retried = false;
         loop {
-            let Some((answer, generation)) = first.take().or_else(|| self.first_read(path)) else {
+            let Some((answer, generation, request)) =
+                first.take().or_else(|| self.first_read(path))
+            else {
                 return Err(ApiError::new(ErrorKind::Unauthorized));
             };
-            let response = answer.await?;
+            let response = answer.await;
+            // A read that ends after sign-out belongs to no record.
+            if self.session.borrow().current().is_some() {
+                self.record_now(Step::api_read(
+                    request.url(),
+                    path,
+                    request.credential(),
+                    &outcome_of(&response),
+                ));
+            }
+            let response = response?;
             if response.is_success() {
                 return Ok(response.body);
             }

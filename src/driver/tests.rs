@@ -785,3 +785,69 @@ fn a_stored_session_of_another_server_is_revoked_there_and_nothing_goes_to_this_
         })
     ));
 }
+
+#[test]
+fn the_inspector_records_reads_and_the_revoke_with_their_tokens_masked() {
+    let access = "AT-a-long-access-token-0123456789";
+    let refresh = "RT-a-long-refresh-token-0123456789";
+    let fake = Fake::default();
+    let mut page = come_back_with_a_code(&fake);
+    page.answer("/oauth/token", tokens(access, refresh, 3600));
+    page.answer("/extension/~", ok(serde_json::json!({"id": 7})));
+    page.answer("/account/~", status(503, "{}"));
+    let steps = page.seen.inspector.borrow().steps.clone();
+    let kinds: Vec<_> = steps.iter().map(|s| s.kind).collect();
+    use rc_pkce_core::inspector::StepKind::*;
+    assert_eq!(
+        kinds,
+        [
+            Pkce,
+            Authorize,
+            Callback,
+            TokenRequest,
+            TokenResponse,
+            ApiRead,
+            ApiRead
+        ]
+    );
+    assert_eq!(
+        steps[3].url.as_deref(),
+        Some(TOKEN_URL),
+        "found by its URL in Resource Timing"
+    );
+    for read in &steps[5..] {
+        assert!(
+            read.url
+                .as_deref()
+                .unwrap()
+                .starts_with("http://127.0.0.1:5001/restapi/")
+        );
+        assert!(read.at.is_some());
+        let fields = format!(
+            "{:?}",
+            read.fields.iter().map(|f| &f.value).collect::<Vec<_>>()
+        );
+        assert!(!fields.contains(access), "{fields}");
+        assert!(read.fields[0].secret);
+    }
+    assert_eq!(steps[5].fields[1].value, "200");
+    assert_eq!(steps[6].fields[1].value, "503");
+
+    page.driver.sign_out();
+    page.settle();
+    page.answer("/revoke", status(200, ""));
+    let steps = page.seen.inspector.borrow().steps.clone();
+    assert_eq!(steps.len(), 1, "sign-out starts a new record: {steps:?}");
+    assert_eq!(steps[0].kind, Revoke);
+    let record = page.stored(Area::Tokens, keys::INSPECTOR).unwrap();
+    assert!(
+        !record.contains(refresh) && !record.contains(access),
+        "{record}"
+    );
+    assert!(
+        steps[0]
+            .fields
+            .iter()
+            .any(|f| f.name == "token" && f.secret)
+    );
+}

@@ -1,11 +1,14 @@
 //! The PKCE inspector: every step of the last sign-in with its real values, secrets masked until
-//! the user chooses to reveal them.
+//! the user chooses to reveal them, and the same steps as a sequence diagram. Each step links to
+//! its arrow in the diagram.
 
 use leptos::prelude::*;
 use rc_pkce_core::inspector::{Step, StepKind};
+use rc_pkce_core::sequence::{arrow_id, step_id};
 
 use crate::browser::clock;
 use crate::ui::use_driver;
+use crate::ui::widgets::SequenceDiagram;
 
 fn explanation(kind: StepKind) -> &'static str {
     match kind {
@@ -23,6 +26,12 @@ fn explanation(kind: StepKind) -> &'static str {
         }
         StepKind::TokenResponse => {
             "What the token endpoint answered. Tokens stay in sessionStorage (or memory) of this tab only."
+        }
+        StepKind::ApiRead => {
+            "A REST API read with the access token in the Authorization header (never in the URL). The record keeps the token masked only."
+        }
+        StepKind::Revoke => {
+            "The session is forgotten here first, then its token is revoked at the server, which ends the grant. The record keeps the token masked only."
         }
     }
 }
@@ -47,14 +56,20 @@ pub fn InspectorPanel() -> impl IntoView {
             <p class="muted">
                 "Each step of the last sign-in with its real values. Kept in this tab only; secrets are masked until you reveal them."
             </p>
+            <SequenceDiagram steps reveal/>
             {move || {
                 let list = steps.get().steps;
                 if list.is_empty() {
-                    return view! { <p>"No sign-in recorded in this tab yet."</p> }.into_any();
+                    return view! { <p id="inspector-steps">"No sign-in recorded in this tab yet."</p> }
+                        .into_any();
                 }
                 view! {
-                    <ol class="steps">
-                        {list.into_iter().map(|step| view! { <StepView step reveal/> }).collect_view()}
+                    <ol class="steps" id="inspector-steps" aria-label="Steps of the sign-in">
+                        {list
+                            .into_iter()
+                            .enumerate()
+                            .map(|(index, step)| view! { <StepView index step reveal/> })
+                            .collect_view()}
                     </ol>
                 }
                 .into_any()
@@ -64,17 +79,22 @@ pub fn InspectorPanel() -> impl IntoView {
 }
 
 #[component]
-fn StepView(step: Step, reveal: RwSignal<bool>) -> impl IntoView {
+fn StepView(index: usize, step: Step, reveal: RwSignal<bool>) -> impl IntoView {
     let when = step.at.map(clock::local_time_of_day).unwrap_or_default();
     let fields = step.fields.clone();
     view! {
-        <li class="step">
+        <li class="step" id=step_id(index)>
             <details open=matches!(step.kind, StepKind::Pkce | StepKind::TokenRequest)>
                 <summary>
-                    <span class="step-title">{step.title.clone()}</span>
+                    <span class="step-title">{format!("{}. {}", index + 1, step.title)}</span>
                     <span class="muted">{when}</span>
                 </summary>
-                <p class="muted">{explanation(step.kind)}</p>
+                <p class="muted">
+                    {explanation(step.kind)} " "
+                    <a class="step-link" href=format!("#{}", arrow_id(index))>
+                        {format!("Step {} in the diagram", index + 1)}
+                    </a>
+                </p>
                 <table class="fields">
                     <tbody>
                         {fields

@@ -4,10 +4,12 @@ mod call_log;
 mod cards;
 mod inspector;
 mod message;
+mod sequence;
 mod session_panel;
 
 pub use call_log::CallLog;
 pub use cards::{AccountCard, ExtensionCard, Load, load_account, load_extension};
 pub use inspector::InspectorPanel;
 pub use message::{MessageBox, SessionNotice};
+pub use sequence::SequenceDiagram;
 pub use session_panel::SessionPanel;
