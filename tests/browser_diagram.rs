@@ -98,6 +98,7 @@ fn record(timed_url: &str, timed_at: u64) -> Inspector {
                 now,
             ),
         ],
+        ended: false,
     }
 }
 

@@ -273,6 +273,10 @@ impl Step {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inspector {
     pub steps: Vec<Step>,
+    /// The session these steps are about has ended ([`Inspector::forget_secrets`]); such a record
+    /// is shown, never stored.
+    #[serde(skip)]
+    pub ended: bool,
 }
 
 impl Inspector {
@@ -282,6 +286,18 @@ impl Inspector {
         i.push(Step::pkce(started), now);
         i.push(Step::authorize(started), now);
         i
+    }
+
+    /// Keeps every step but no secret: each one only masked, as the bearer token already is. For
+    /// the record of a session that has ended, which the page still shows (its sign-out's revoke
+    /// included) but no longer stores.
+    pub fn forget_secrets(&mut self) {
+        self.ended = true;
+        for field in self.steps.iter_mut().flat_map(|s| s.fields.iter_mut()) {
+            if field.secret && !field.masked_only {
+                *field = Field::masked_only(std::mem::take(&mut field.name), &field.value);
+            }
+        }
     }
 
     pub fn push(&mut self, mut step: Step, now: Timestamp) {
@@ -397,5 +413,29 @@ mod tests {
         assert!(bearer.value.starts_with("Bearer acce…") && bearer.value.ends_with("chars)"));
         assert_eq!(revoke.fields[0].name, "token");
         assert_eq!(revoke.fields.last().unwrap().name, "problem");
+    }
+
+    #[test]
+    fn an_ended_record_keeps_its_steps_and_no_secret() {
+        let mut i = Inspector::start(&started(), Timestamp::from_millis(0));
+        let verifier = i.steps[0].fields[0].value.clone();
+        assert!(verifier.len() >= 43);
+        assert!(!i.ended);
+        i.forget_secrets();
+        assert!(i.ended);
+        let record = serde_json::to_string(&i).unwrap();
+        assert!(!record.contains(&verifier), "{record}");
+        assert_eq!(i.steps.len(), 2);
+        let f = &i.steps[0].fields[0];
+        assert_eq!(f.name, "code_verifier");
+        assert!(f.secret && f.masked_only);
+        assert_eq!(f.masked(), f.value, "shown masked even when revealed");
+        // Public values stay as they were.
+        assert!(
+            i.steps[0]
+                .fields
+                .iter()
+                .any(|f| !f.secret && f.value.len() == 43)
+        );
     }
 }

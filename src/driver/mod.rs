@@ -292,8 +292,9 @@ impl<P: Platform + 'static> Driver<P> {
                 self.prefetched.borrow_mut().clear();
                 self.platform.remove(Area::Tokens, keys::SESSION);
                 self.platform.remove(Area::Tokens, keys::INSPECTOR);
-                *self.inspector.borrow_mut() = Inspector::default();
-                self.observer.inspector(&Inspector::default());
+                // Still shown (the sign-out's revoke is added to it), but no secret is kept.
+                self.inspector.borrow_mut().forget_secrets();
+                self.observer.inspector(&self.inspector.borrow());
             }
             Effect::StoreEnded(notice) => {
                 if let Some(record) = encode_ended(&notice)
@@ -345,6 +346,10 @@ impl<P: Platform + 'static> Driver<P> {
     /// Stores the inspector's record and shows it.
     fn save_inspector(&self) {
         let record = self.inspector.borrow();
+        if record.ended {
+            self.observer.inspector(&record);
+            return;
+        }
         if let Err(e) =
             self.platform
                 .store(Area::Tokens, keys::INSPECTOR, &encode_inspector(&record))

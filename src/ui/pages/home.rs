@@ -1,5 +1,6 @@
-//! `/`: what the app does, which server and client it is configured for, and the sign-in button.
-//! A signed-in visitor goes straight to the account page.
+//! `/`: what the app does, which server and client it is configured for, and the sign-in button;
+//! after a sign-out, the PKCE inspector of the sign-in that ended. A signed-in visitor goes
+//! straight to the account page.
 
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
@@ -9,7 +10,7 @@ use rc_pkce_core::session::Phase;
 
 use crate::browser::config_loader::Loaded;
 use crate::present::{Message, Tone, text};
-use crate::ui::widgets::{MessageBox, SessionNotice};
+use crate::ui::widgets::{InspectorPanel, MessageBox, SessionNotice};
 use crate::ui::{ConfigState, use_driver};
 
 #[component]
@@ -34,6 +35,7 @@ pub fn Home() -> impl IntoView {
         }
     });
     let busy = move || view_signal.with(|v| v.phase == Phase::Authorizing);
+    let inspector = driver.inspector();
     // The button is in the DOM and wired once this effect runs after the first render.
     Effect::new(move |_| crate::browser::clock::mark("rc-pkce:sign-in-ready"));
     let server = text::server(config.preset().map(|p| p.label()), &config.server);
@@ -60,6 +62,12 @@ pub fn Home() -> impl IntoView {
                     <A href="/settings">{text::OWN_CLIENT}</A>
                 </div>
             </section>
+            // After a sign-out, the sign-in that ended, its revoke included.
+            {move || {
+                inspector
+                    .with(|i| i.ended && !i.steps.is_empty())
+                    .then(|| view! { <InspectorPanel ended=true/> })
+            }}
         </div>
     }
 }

@@ -36,10 +36,17 @@ fn explanation(kind: StepKind) -> &'static str {
     }
 }
 
+/// `ended`: the record is of a session that has ended (shown after sign-out): its secrets are
+/// gone, and the panel says so.
 #[component]
-pub fn InspectorPanel() -> impl IntoView {
+pub fn InspectorPanel(#[prop(optional)] ended: bool) -> impl IntoView {
     let steps = use_driver().inspector();
     let reveal = RwSignal::new(false);
+    let about = if ended {
+        "The steps of the sign-in that just ended, its sign-out last. Its secrets are no longer kept: they stay masked, and nothing of it is stored."
+    } else {
+        "Each step of the last sign-in with its real values. Kept in this tab only; secrets are masked until you reveal them."
+    };
     view! {
         <section class="card inspector" aria-labelledby="inspector-heading">
             <div class="card-head">
@@ -53,9 +60,7 @@ pub fn InspectorPanel() -> impl IntoView {
                     {move || if reveal.get() { "Hide secrets" } else { "Reveal secrets" }}
                 </button>
             </div>
-            <p class="muted">
-                "Each step of the last sign-in with its real values. Kept in this tab only; secrets are masked until you reveal them."
-            </p>
+            <p class="muted">{about}</p>
             <SequenceDiagram steps reveal/>
             {move || {
                 let list = steps.get().steps;

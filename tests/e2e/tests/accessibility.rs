@@ -169,6 +169,14 @@ async fn landmarks_labels_and_a_320_px_layout() {
             b.client.set_window_size(1280, 900).await.expect("resize");
             b.click("[data-testid=sign-out]").await;
             b.wait_for_text("[role=status]", "signed out").await;
+            // The home page then draws the sign-in that ended, its revoke last.
+            b.wait_until(
+                "the diagram of the sign-in that ended, with its revoke",
+                "const d = document.querySelector('[data-testid=sequence] svg'); \
+                 return !!d && d.textContent.includes('/revoke');",
+            )
+            .await;
+            no_a11y_problems(env, "home after sign-out, with the sequence diagram").await;
         })
     })
     .await;
