@@ -5,6 +5,9 @@
 //! (dark mode); Resource Timing read from the real `performance` (a missing entry shows no time);
 //! a click on an arrow opens its step; the copy button always says what happened.
 
+mod common;
+
+use common::{sleep, wait_for};
 use leptos::prelude::*;
 use rc_pkce::browser::resource_timing;
 use rc_pkce::ui::widgets::SequenceDiagram;
@@ -12,33 +15,12 @@ use rc_pkce_core::Timestamp;
 use rc_pkce_core::inspector::{Field, Inspector, Step, StepKind};
 use rc_pkce_core::sequence::arrow_id;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
 const VERIFIER: &str = "verifier-secret-0123456789-abcdefghijklmnopq";
 const CODE: &str = "one-time-code-secret-0123";
-
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .unwrap();
-    });
-    JsFuture::from(promise).await.unwrap();
-}
-
-async fn wait_for(ms: i32, done: impl Fn() -> bool) -> bool {
-    for _ in 0..ms / 10 {
-        if done() {
-            return true;
-        }
-        sleep(10).await;
-    }
-    done()
-}
 
 fn step(kind: StepKind, title: &str, fields: Vec<Field>, url: Option<String>, at: u64) -> Step {
     Step {

@@ -6,6 +6,9 @@
 //! The test runner answers paths from the package directory, so `/config.json` is this
 //! repository's file.
 
+mod common;
+
+use common::sleep;
 use rc_pkce::browser::http;
 use rc_pkce::browser::location;
 use rc_pkce::first_load::pages;
@@ -74,16 +77,6 @@ fn one(node: &web_sys::Node) -> String {
         }
         _ => String::new(),
     }
-}
-
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .unwrap();
-    });
-    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
 }
 
 fn clean_storage() {

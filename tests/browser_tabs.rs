@@ -8,6 +8,9 @@
 //! channels stay open) cannot interfere. A grant's session key is derived from its ID here, so
 //! the tabs of one grant share it, as duplicated tabs do.
 
+mod common;
+
+use common::{sleep, wait_for};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -26,27 +29,6 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 type Log = Rc<RefCell<Vec<String>>>;
-
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .unwrap();
-    });
-    JsFuture::from(promise).await.unwrap();
-}
-
-/// Waits until `done` holds, for at most `ms`; returns whether it did.
-async fn wait_for(ms: i32, done: impl Fn() -> bool) -> bool {
-    for _ in 0..ms / 10 {
-        if done() {
-            return true;
-        }
-        sleep(10).await;
-    }
-    done()
-}
 
 /// A `Tabs` whose events are written to `log` as text, prefixed with `name`.
 fn tab(name: &str, log: &Log) -> Rc<Tabs> {

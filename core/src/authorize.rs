@@ -177,6 +177,31 @@ pub fn start(
     })
 }
 
+/// A sign-in as the tests of other modules need one.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{AuthorizeRequest, Started, start};
+    use crate::random::testing::SeededEntropy;
+    use crate::time::Timestamp;
+
+    /// Started at the local sandbox's authorize endpoint with entropy from `seed`.
+    pub fn started(seed: u64) -> Started {
+        let r = AuthorizeRequest {
+            endpoint: "http://127.0.0.1:5001/restapi/oauth/authorize".into(),
+            client_id: "demo".into(),
+            redirect_uri: "http://localhost:5000/oauth2callback".into(),
+            ..Default::default()
+        };
+        start(
+            &r,
+            &crate::binding::ServerBinding::default(),
+            &mut SeededEntropy(seed),
+            Timestamp::from_secs(1),
+        )
+        .unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -315,23 +315,9 @@ impl Inspector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authorize::{AuthorizeRequest, start};
-    use crate::random::testing::SeededEntropy;
 
-    fn started() -> Started {
-        let r = AuthorizeRequest {
-            endpoint: "http://127.0.0.1:5001/restapi/oauth/authorize".into(),
-            client_id: "demo".into(),
-            redirect_uri: "http://localhost:5000/oauth2callback".into(),
-            ..Default::default()
-        };
-        start(
-            &r,
-            &crate::binding::ServerBinding::default(),
-            &mut SeededEntropy(1),
-            Timestamp::from_secs(1),
-        )
-        .unwrap()
+    fn started() -> crate::authorize::Started {
+        crate::authorize::testing::started(1)
     }
 
     #[test]

@@ -440,24 +440,10 @@ fn draw_item(out: &mut String, item: &Item, y: u32, reveal: bool) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authorize::{AuthorizeRequest, start};
-    use crate::random::testing::SeededEntropy;
     use crate::token::TokenSet;
 
     fn started() -> crate::authorize::Started {
-        let r = AuthorizeRequest {
-            endpoint: "http://127.0.0.1:5001/restapi/oauth/authorize".into(),
-            client_id: "demo".into(),
-            redirect_uri: "http://localhost:5000/oauth2callback".into(),
-            ..Default::default()
-        };
-        start(
-            &r,
-            &crate::binding::ServerBinding::default(),
-            &mut SeededEntropy(7),
-            Timestamp::from_secs(1),
-        )
-        .unwrap()
+        crate::authorize::testing::started(7)
     }
 
     const TOKEN_URL: &str = "http://127.0.0.1:5001/restapi/oauth/token";
