@@ -186,6 +186,37 @@ async fn inspector_masks_secrets_until_revealed() {
     .await;
 }
 
+/// Issue 17: "Copy diagram as SVG" puts the drawing on the clipboard, masked unless revealed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sequence_diagram_is_copied_as_svg_with_its_secrets_masked() {
+    run("diagram_copy", EnvOptions::default(), |env| {
+        Box::pin(async move {
+            let b = &env.browser;
+            env.sign_in().await;
+            b.wait_for("[data-testid=sequence] svg").await;
+            let origin = env.app("/").trim_end_matches('/').to_string();
+            b.cdp(
+                "Browser.grantPermissions",
+                json!({ "origin": origin, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"] }),
+            )
+            .await;
+            b.click("[data-testid=copy-svg]").await;
+            b.wait_for_text("[data-testid=copy-result]", "Copied").await;
+            let copied = b.execute("return navigator.clipboard.readText();").await;
+            let copied = copied.as_str().expect("text on the clipboard");
+            assert!(copied.starts_with("<svg") && copied.trim_end().ends_with("</svg>"), "{copied}");
+            assert!(copied.contains("/token") && copied.contains("authorize"), "{copied}");
+            let session = env.stored_session().await.expect("session");
+            for secret in ["access_token", "refresh_token"] {
+                let value = session[secret].as_str().unwrap();
+                assert!(!copied.contains(value), "{secret} in the copy");
+            }
+            assert_eq!(b.text("[data-testid=copy-note]").await, "Secrets stay masked in the copy.");
+        })
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_out_while_offline_says_it_was_only_local() {
     let options = EnvOptions {
