@@ -30,11 +30,7 @@ async fn sign_in_works_and_the_name_shows_before_the_app_has_loaded() {
     run("first_load_before_app", EnvOptions::default(), |env| {
         Box::pin(async move {
             let b = &env.browser;
-            b.cdp(
-                "Page.addScriptToEvaluateOnNewDocument",
-                serde_json::json!({ "source": TEXT_RECORDER }),
-            )
-            .await;
+            record_page_texts(b).await;
             env.site.hold_app();
             b.goto(&env.app("/")).await;
             b.wait_for("[data-testid=sign-in]").await;
@@ -171,11 +167,6 @@ async fn a_page_left_before_the_app_came_revokes_the_sign_in() {
     run("first_load_left_early", EnvOptions::default(), |env| {
         Box::pin(async move {
             let b = &env.browser;
-            b.cdp(
-                "Page.addScriptToEvaluateOnNewDocument",
-                serde_json::json!({ "source": TEXT_RECORDER }),
-            )
-            .await;
             env.site.hold_app();
             b.goto(&env.app("/")).await;
             b.click("[data-testid=sign-in]").await;
@@ -199,11 +190,6 @@ async fn a_reload_after_the_code_was_sent_does_not_send_it_again() {
     run("first_load_reload", EnvOptions::default(), |env| {
         Box::pin(async move {
             let b = &env.browser;
-            b.cdp(
-                "Page.addScriptToEvaluateOnNewDocument",
-                serde_json::json!({ "source": TEXT_RECORDER }),
-            )
-            .await;
             env.site.hold_app();
             b.goto(&env.app("/")).await;
             b.click("[data-testid=sign-in]").await;
@@ -341,6 +327,15 @@ const note = () => {
 new MutationObserver(note).observe(document, { subtree: true, childList: true, characterData: true });
 "#;
 
+/// Installs [`TEXT_RECORDER`] in every page this browser loads from now on.
+async fn record_page_texts(b: &e2e::Browser) {
+    b.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        serde_json::json!({ "source": TEXT_RECORDER }),
+    )
+    .await;
+}
+
 /// Fails unless the page texts [`TEXT_RECORDER`] kept show the user's name from its first
 /// appearance on, with nothing of it going back to loading.
 fn assert_no_step_back(recorded: &Value) {
@@ -368,11 +363,7 @@ async fn the_name_once_shown_stays_on_screen_until_the_account_page_is_complete(
     run("first_load_no_step_back", EnvOptions::default(), |env| {
         Box::pin(async move {
             let b = &env.browser;
-            b.cdp(
-                "Page.addScriptToEvaluateOnNewDocument",
-                serde_json::json!({ "source": TEXT_RECORDER }),
-            )
-            .await;
+            record_page_texts(b).await;
             b.goto(&env.app("/")).await;
             b.click("[data-testid=sign-in]").await;
             env.consent(USER, PASSWORD, "allow").await;
