@@ -56,50 +56,30 @@ async fn listening_port(stdout: tokio::process::ChildStdout) -> Option<u16> {
     None
 }
 
-/// chromedriver's log endpoint (not in the W3C standard, but the only way to read console errors
-/// such as failed loads and CSP reports).
+/// A chromedriver command outside the W3C standard, POSTed under the session: its log
+/// (`se/log`, the only way to read console errors such as failed loads and CSP reports) and
+/// DevTools (`goog/cdp/execute`).
 #[derive(Debug)]
-struct GetLog;
-
-impl WebDriverCompatibleCommand for GetLog {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(r#"{"type":"browser"}"#.to_string()),
-        )
-    }
+struct VendorCommand {
+    path: &'static str,
+    body: Value,
 }
 
-/// A DevTools command through chromedriver (`goog/cdp/execute`).
-#[derive(Debug)]
-struct Cdp(&'static str, Value);
-
-impl WebDriverCompatibleCommand for Cdp {
+impl WebDriverCompatibleCommand for VendorCommand {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        let body = json!({ "cmd": self.0, "params": self.1 });
-        (http::Method::POST, Some(body.to_string()))
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }
 
@@ -120,7 +100,10 @@ impl Browser {
     /// result.
     pub async fn cdp(&self, command: &'static str, params: Value) -> Value {
         self.client
-            .issue_cmd(Cdp(command, params))
+            .issue_cmd(VendorCommand {
+                path: "goog/cdp/execute",
+                body: json!({ "cmd": command, "params": params }),
+            })
             .await
             .unwrap_or_else(|e| panic!("DevTools {command}: {e}"))
     }
@@ -308,7 +291,14 @@ impl Browser {
 
     /// The browser console since the last call: `(level, message)` pairs.
     pub async fn console(&self) -> Vec<(String, String)> {
-        let Ok(Value::Array(entries)) = self.client.issue_cmd(GetLog).await else {
+        let Ok(Value::Array(entries)) = self
+            .client
+            .issue_cmd(VendorCommand {
+                path: "se/log",
+                body: json!({ "type": "browser" }),
+            })
+            .await
+        else {
             return Vec::new();
         };
         entries
