@@ -228,9 +228,72 @@ impl CallLogCache {
     }
 }
 
+/// The app's pages, one per route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Home,
+    Callback,
+    Account,
+    Settings,
+    NotFound,
+}
+
+impl Page {
+    /// The page at `path`, a path below the app's base (`/`, `/account`, …). One trailing slash is
+    /// ignored; anything unknown is [`Page::NotFound`].
+    pub fn at(path: &str) -> Self {
+        let path = match path.strip_suffix('/') {
+            Some(rest) if !rest.is_empty() => rest,
+            _ => path,
+        };
+        match path {
+            "" | "/" => Self::Home,
+            "/oauth2callback" => Self::Callback,
+            "/account" => Self::Account,
+            "/settings" => Self::Settings,
+            _ => Self::NotFound,
+        }
+    }
+}
+
+/// Whether a navigation link to `href` marks the current page (`aria-current="page"`) at `path`:
+/// the same path, or (unless `exact`) a path below it.
+pub fn link_is_current(path: &str, href: &str, exact: bool) -> bool {
+    let path = path.trim_end_matches('/');
+    let href = href.trim_end_matches('/');
+    path == href
+        || (!exact
+            && path
+                .strip_prefix(href)
+                .is_some_and(|rest| rest.starts_with('/')))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_by_path() {
+        assert_eq!(Page::at("/"), Page::Home);
+        assert_eq!(Page::at(""), Page::Home);
+        assert_eq!(Page::at("/account"), Page::Account);
+        assert_eq!(Page::at("/account/"), Page::Account);
+        assert_eq!(Page::at("/settings"), Page::Settings);
+        assert_eq!(Page::at("/oauth2callback"), Page::Callback);
+        assert_eq!(Page::at("/accounts"), Page::NotFound);
+        assert_eq!(Page::at("/account/x"), Page::NotFound);
+    }
+
+    #[test]
+    fn current_link() {
+        assert!(link_is_current("/", "/", true));
+        assert!(!link_is_current("/account", "/", true));
+        assert!(link_is_current("/account", "/account", false));
+        assert!(link_is_current("/account/", "/account", false));
+        assert!(link_is_current("/account/x", "/account", false));
+        assert!(!link_is_current("/accounts", "/account", false));
+        assert!(!link_is_current("/settings", "/account", false));
+    }
     use rc_pkce_core::callback::CallbackRejection;
     use rc_pkce_core::error::{ErrorKind, parse_error_response};
 

@@ -1,9 +1,9 @@
 //! The page frame: skip link, header with navigation, the main landmark and the footer.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 use crate::present::text;
+use crate::ui::route::Link;
 
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
@@ -17,9 +17,9 @@ pub fn Layout(children: Children) -> impl IntoView {
             </div>
             <nav aria-label=text::NAV_LABEL>
                 <ul>
-                    <li><A href="/" exact=true>{text::NAV_HOME}</A></li>
-                    <li><A href="/account">{text::NAV_ACCOUNT}</A></li>
-                    <li><A href="/settings">{text::NAV_SETTINGS}</A></li>
+                    <li><Link href="/" exact=true>{text::NAV_HOME}</Link></li>
+                    <li><Link href="/account">{text::NAV_ACCOUNT}</Link></li>
+                    <li><Link href="/settings">{text::NAV_SETTINGS}</Link></li>
                 </ul>
             </nav>
         </header>

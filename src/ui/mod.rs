@@ -5,18 +5,17 @@ mod layout;
 mod mount;
 pub mod pages;
 pub mod ready;
+pub mod route;
 pub mod widgets;
 
 use std::rc::Rc;
 
 use leptos::prelude::*;
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::hooks::use_navigate;
-use leptos_router::{NavigateOptions, path};
 
 use crate::browser::config_loader::{self, Loaded};
-use crate::browser::location;
 use crate::driver::{Driver, Observer, SessionView};
+use crate::present::Page;
+use crate::ui::route::{provide_route, use_route};
 use crate::web::WebPlatform;
 use rc_pkce_core::inspector::Inspector;
 
@@ -152,9 +151,8 @@ pub fn App() -> impl IntoView {
             Loaded::Failed(_) => boot.set(Boot::Failed),
         }
     });
-    let base = location::base_path();
+    provide_route();
     view! {
-        <Router base=base>
             <Layout>
                 {move || {
                     if let Some(c) = config.get() {
@@ -173,30 +171,37 @@ pub fn App() -> impl IntoView {
                     }
                 }}
             </Layout>
-        </Router>
     }
 }
 
 #[component]
 fn AppRoutes() -> impl IntoView {
+    let route = use_route();
+    // A page is built again only when the page changes, not on every change of the path.
+    let page = Memo::new(move |_| route.page());
     view! {
         <FollowRouteRequests/>
-        <Routes fallback=|| view! { <pages::NotFound/> }>
-            <Route path=path!("/") view=pages::Home/>
-            <Route path=path!("/oauth2callback") view=pages::Callback/>
-            <Route path=path!("/account") view=pages::Account/>
-            <Route path=path!("/settings") view=pages::Settings/>
-        </Routes>
+        {move || match page.get() {
+            Page::Home => view! { <pages::Home/> }.into_any(),
+            Page::Callback => view! { <pages::Callback/> }.into_any(),
+            Page::Account => view! { <pages::Account/> }.into_any(),
+            Page::Settings => view! { <pages::Settings/> }.into_any(),
+            Page::NotFound => view! { <pages::NotFound/> }.into_any(),
+        }}
     }
 }
 
 /// Without a usable configuration only Settings works; every other path explains the problem.
 #[component]
 fn UnconfiguredRoutes() -> impl IntoView {
-    view! {
-        <Routes fallback=|| view! { <pages::ConfigProblem/> }>
-            <Route path=path!("/settings") view=pages::Settings/>
-        </Routes>
+    let route = use_route();
+    let settings = Memo::new(move |_| route.page() == Page::Settings);
+    move || {
+        if settings.get() {
+            view! { <pages::Settings/> }.into_any()
+        } else {
+            view! { <pages::ConfigProblem/> }.into_any()
+        }
     }
 }
 
@@ -205,17 +210,11 @@ fn UnconfiguredRoutes() -> impl IntoView {
 #[component]
 fn FollowRouteRequests() -> impl IntoView {
     let requests = use_driver().route_request();
-    let navigate = use_navigate();
+    let route = use_route();
     Effect::new(move |_| {
         if let Some(path) = requests.get() {
             requests.set(None);
-            navigate(
-                &path,
-                NavigateOptions {
-                    replace: true,
-                    ..Default::default()
-                },
-            );
+            route.replace(&path);
         }
     });
 }

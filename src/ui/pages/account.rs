@@ -3,12 +3,11 @@
 //! reason is shown.
 
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
-use leptos_router::hooks::use_navigate;
 use rc_pkce_core::session::Phase;
 
 use crate::present::text;
 use crate::ui::ready::ready_when;
+use crate::ui::route::use_route;
 use crate::ui::use_driver;
 use crate::ui::widgets::{
     AccountCard, CallLog, ExtensionCard, InspectorPanel, Load, SessionNotice, SessionPanel,
@@ -19,7 +18,7 @@ use crate::ui::widgets::{
 pub fn Account() -> impl IntoView {
     let driver = use_driver();
     let view_signal = driver.view();
-    let navigate = use_navigate();
+    let route = use_route();
     // A memo, so the page below is built once per sign-in: every refresh changes the session view
     // (phase, expiry, generation), and rebuilding would reload all three cards each time.
     let signed_in = Memo::new(move |_| {
@@ -30,13 +29,7 @@ pub fn Account() -> impl IntoView {
     });
     Effect::new(move |_| {
         if !signed_in.get() {
-            navigate(
-                "/",
-                NavigateOptions {
-                    replace: true,
-                    ..Default::default()
-                },
-            );
+            route.replace("/");
         }
     });
     move || {

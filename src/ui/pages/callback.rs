@@ -4,13 +4,12 @@
 //! nothing and returns to the account.
 
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
-use leptos_router::hooks::use_navigate;
 use rc_pkce_core::session::Phase;
 
-use crate::browser::{clock, location};
+use crate::browser::clock;
 use crate::present::countdown;
 use crate::ui::ready::ready_when;
+use crate::ui::route::{Link, use_route};
 use crate::ui::widgets::SessionNotice;
 use crate::ui::{use_driver, use_now};
 
@@ -18,7 +17,7 @@ use crate::ui::{use_driver, use_now};
 pub fn Callback() -> impl IntoView {
     let driver = use_driver();
     let view_signal = driver.view();
-    let navigate = use_navigate();
+    let route = use_route();
     // Signed in without a notice, this page only passes the user on to `/account`.
     let leaves = move || {
         view_signal
@@ -32,13 +31,7 @@ pub fn Callback() -> impl IntoView {
     // shows how it goes.
     Effect::new(move |_| {
         if leaves() {
-            navigate(
-                "/account",
-                NavigateOptions {
-                    replace: true,
-                    ..Default::default()
-                },
-            );
+            route.replace("/account");
         }
     });
     let now = use_now();
@@ -66,7 +59,7 @@ pub fn Callback() -> impl IntoView {
                     Phase::SignedIn | Phase::Refreshing => view! {
                         <h1>"You are signed in"</h1>
                         <SessionNotice/>
-                        <p><a href=format!("{}account", location::base_url())>"Continue to your account"</a></p>
+                        <p><Link href="/account">"Continue to your account"</Link></p>
                     }
                     .into_any(),
                     _ => view! {

@@ -1,11 +1,11 @@
 //! Shown when the configuration cannot be used: which field is wrong and how to fix it.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 use crate::browser::config_loader::Loaded;
 use crate::browser::location;
 use crate::ui::ConfigState;
+use crate::ui::route::Link;
 
 #[component]
 pub fn ConfigProblem() -> impl IntoView {
@@ -32,7 +32,7 @@ pub fn ConfigProblem() -> impl IntoView {
             </p>
             <div class="actions">
                 <button class="button primary" on:click=move |_| location::reload()>"Reload"</button>
-                <A href="/settings">"Enter a client ID on the Settings page instead"</A>
+                <Link href="/settings">"Enter a client ID on the Settings page instead"</Link>
             </div>
         </div>
     }

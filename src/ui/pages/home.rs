@@ -3,13 +3,11 @@
 //! straight to the account page.
 
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
-use leptos_router::components::A;
-use leptos_router::hooks::use_navigate;
 use rc_pkce_core::session::Phase;
 
 use crate::browser::config_loader::Loaded;
 use crate::present::{Message, Tone, text};
+use crate::ui::route::{Link, use_route};
 use crate::ui::widgets::{InspectorPanel, MessageBox, SessionNotice};
 use crate::ui::{ConfigState, use_driver};
 
@@ -19,19 +17,13 @@ pub fn Home() -> impl IntoView {
     let driver = use_driver();
     let view_signal = driver.view();
     let config = driver.get().config.clone();
-    let navigate = use_navigate();
+    let route = use_route();
     Effect::new(move |_| {
         if matches!(
             view_signal.with(|v| v.phase),
             Phase::SignedIn | Phase::Refreshing
         ) {
-            navigate(
-                "/account",
-                NavigateOptions {
-                    replace: true,
-                    ..Default::default()
-                },
-            );
+            route.replace("/account");
         }
     });
     let busy = move || view_signal.with(|v| v.phase == Phase::Authorizing);
@@ -59,7 +51,7 @@ pub fn Home() -> impl IntoView {
                     <button class="button primary big" on:click=move |_| driver.sign_in() disabled=busy data-testid="sign-in">
                         {move || if busy() { text::SIGNING_IN } else { text::SIGN_IN }}
                     </button>
-                    <A href="/settings">{text::OWN_CLIENT}</A>
+                    <Link href="/settings">{text::OWN_CLIENT}</Link>
                 </div>
             </section>
             // After a sign-out, the sign-in that ended, its revoke included.

@@ -1,7 +1,7 @@
 //! Any other path.
 
+use crate::ui::route::Link;
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 #[component]
 pub fn NotFound() -> impl IntoView {
@@ -10,7 +10,7 @@ pub fn NotFound() -> impl IntoView {
         <div class="page">
             <h1>"Page not found"</h1>
             <p>"This app has a home page, an account page and settings."</p>
-            <p><A href="/">"Go to the home page"</A></p>
+            <p><Link href="/">"Go to the home page"</Link></p>
         </div>
     }
 }
