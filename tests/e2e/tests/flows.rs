@@ -298,3 +298,68 @@ async fn happy_path_has_no_console_errors_and_no_csp_violations() {
     })
     .await;
 }
+
+/// The navigation links change the page in place (no reload: a marker set on `window` survives),
+/// mark the page shown with `aria-current`, and Back and Forward go through the pages visited. A
+/// signed-in user who follows Home is passed on to the account page, which replaces that entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn navigation_links_change_the_page_in_place_and_history_follows() {
+    run("in_app_navigation", EnvOptions::default(), |env| {
+        Box::pin(async move {
+            env.sign_in().await;
+            let b = &env.browser;
+            b.execute("window.__samePage = 'yes'; return null;").await;
+            let current = |href: &'static str| async move {
+                b.attr(&format!("nav a[href=\"{href}\"]"), "aria-current")
+                    .await
+            };
+            let same_page = || async {
+                assert_eq!(
+                    b.execute("return window.__samePage || null;").await,
+                    "yes",
+                    "the page was reloaded"
+                );
+            };
+            assert_eq!(current("/account").await.as_deref(), Some("page"));
+            assert_eq!(current("/settings").await, None);
+            assert_eq!(current("/").await, None);
+
+            b.click("nav a[href=\"/settings\"]").await;
+            b.wait_for("[data-testid=redirect-uri]").await;
+            assert!(b.url().await.ends_with("/settings"), "{}", b.url().await);
+            assert_eq!(current("/settings").await.as_deref(), Some("page"));
+            assert_eq!(current("/account").await, None);
+            same_page().await;
+
+            b.back().await;
+            b.wait_for_text("[data-testid=extension-number]", USER_EXTENSION)
+                .await;
+            assert!(b.url().await.ends_with("/account"), "{}", b.url().await);
+            assert_eq!(current("/account").await.as_deref(), Some("page"));
+            same_page().await;
+
+            b.forward().await;
+            b.wait_for("[data-testid=redirect-uri]").await;
+            assert!(b.url().await.ends_with("/settings"), "{}", b.url().await);
+            same_page().await;
+
+            // Home, signed in, passes the user on to the account page in place of its entry.
+            b.click("nav a[href=\"/\"]").await;
+            b.wait_for_text("[data-testid=extension-number]", USER_EXTENSION)
+                .await;
+            assert!(b.url().await.ends_with("/account"), "{}", b.url().await);
+            same_page().await;
+            b.back().await;
+            b.wait_for("[data-testid=redirect-uri]").await;
+            assert!(b.url().await.ends_with("/settings"), "{}", b.url().await);
+
+            // An unknown path is the app's "not found" page, whose link leads home.
+            b.goto(&env.app("/no-such-page")).await;
+            b.wait_for_page_text("Page not found").await;
+            b.click("main a[href=\"/\"]").await;
+            b.wait_for_text("[data-testid=extension-number]", USER_EXTENSION)
+                .await;
+        })
+    })
+    .await;
+}

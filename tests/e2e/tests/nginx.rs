@@ -29,6 +29,13 @@ async fn happy_path(hosted: &Hosted, name: &str) {
         sign_in(&browser, &hosted.page("")).await;
         let url = browser.url().await;
         assert_eq!(url, hosted.page("account"));
+        // The navigation links are below the base the site is served from, and followed in place.
+        browser.click("nav a[href$=\"/settings\"]").await;
+        browser.wait_for("[data-testid=redirect-uri]").await;
+        assert_eq!(browser.url().await, hosted.page("settings"));
+        browser.back().await;
+        browser.wait_for("[data-testid=sign-out]").await;
+        assert_eq!(browser.url().await, hosted.page("account"));
         let violations = browser
             .execute("return window.rcPkceCspViolations || null;")
             .await;
