@@ -24,8 +24,8 @@
 //!    log overlap by about that much (undelayed, each takes the sandbox ~0.1 ms, too short to
 //!    overlap however the page sends them);
 //! 4. journeys, one per page: a new visitor (empty cache) from `/` to the account name, every file
-//!    the page's origin served counted once. Each page is let finish loading (its origin serves
-//!    nothing new for a second) at `/` before the click and at the callback after the name, so
+//!    the page's origin served counted once. Each page is let finish loading (no new request and
+//!    no new file for a second) at `/` before the click and at the callback after the name, so
 //!    modules fetched ahead into the cache count too;
 //! 5. the same sign-in throttled as Lighthouse's mobile preset (DevTools
 //!    `Network.emulateNetworkConditions`: 150 ms RTT, 1.6 Mbit/s; `Emulation.setCPUThrottlingRate`
@@ -964,12 +964,20 @@ async fn callback_run(world: &World, who: Who) -> Callback {
     Callback { ms, log, timeline }
 }
 
-/// How long the bench waits with no new request at a page's origin before it calls the page's
-/// loading finished (its modules fetched, prefetches included).
+/// How long the bench waits with no new request at a page's origin and no new file in before it
+/// calls the page's loading finished (its modules fetched, prefetches included).
 const QUIET: Duration = Duration::from_millis(1000);
-/// Under throttling, a file takes a while to arrive after the server answered it, so the quiet
-/// time is longer.
-const QUIET_THROTTLED: Duration = Duration::from_millis(1500);
+/// Under throttling, a module that came in takes longer to start (and to ask for the next), so the
+/// quiet time is longer.
+const QUIET_THROTTLED: Duration = Duration::from_millis(2000);
+
+/// Bytes on the wire (Resource Timing `transferSize`: encoded bodies and headers) of the page's
+/// own origin so far, the navigation included.
+const TRANSFERRED_FROM_ORIGIN: &str = r#"
+const origin = location.origin;
+const entries = [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")];
+return entries.filter((r) => r.name.startsWith(origin)).reduce((sum, r) => sum + r.transferSize, 0);
+"#;
 
 /// Resource Timing entries of the page's own origin so far (the navigation included).
 const LOADED_FROM_ORIGIN: &str = r#"
@@ -978,27 +986,33 @@ return 1 + performance.getEntriesByType("resource").filter((r) => r.name.startsW
 "#;
 
 impl World {
-    /// Waits until the page on screen has finished loading: its origin answered nothing new for
-    /// [`QUIET`] (or [`QUIET_THROTTLED`]), and the page's Resource Timing has an entry for every
-    /// file the origin answered since `since` (a [`Who::served_count`] taken before the page's
-    /// navigation): each is loaded, not merely requested. At most 30 s.
+    /// Waits until the page on screen has finished loading: for [`QUIET`] (or [`QUIET_THROTTLED`])
+    /// its origin answered no new request and no new file came in (Resource Timing, which lists a
+    /// file once it is loaded, not when it is requested), and Resource Timing has an entry for
+    /// every file the origin answered since `since` (a [`Who::served_count`] taken before the
+    /// page's navigation). Quiet after the last file came in, so a page that starts a module and
+    /// only then fetches the next (the app's prefetch) is waited for. At most 30 s.
     async fn network_idle(&self, who: Who, since: usize, throttled: bool) {
         let quiet = if throttled { QUIET_THROTTLED } else { QUIET };
         let started = std::time::Instant::now();
-        let mut count = who.served_count(self);
+        let seen = async || {
+            let loaded = self.browser.execute(LOADED_FROM_ORIGIN).await;
+            (
+                who.served_count(self),
+                loaded.as_u64().unwrap_or(0) as usize,
+            )
+        };
+        let mut last = seen().await;
         let mut changed = std::time::Instant::now();
         while started.elapsed() < Duration::from_secs(30) {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let now = who.served_count(self);
-            if now != count {
-                (count, changed) = (now, std::time::Instant::now());
+            let now = seen().await;
+            if now != last {
+                (last, changed) = (now, std::time::Instant::now());
                 continue;
             }
-            if changed.elapsed() < quiet {
-                continue;
-            }
-            let loaded = self.browser.execute(LOADED_FROM_ORIGIN).await;
-            if loaded.as_u64().unwrap_or(0) as usize >= count.saturating_sub(since) {
+            let (served, loaded) = now;
+            if changed.elapsed() >= quiet && loaded >= served.saturating_sub(since) {
                 return;
             }
         }
@@ -1085,6 +1099,8 @@ struct Throttled {
     ready_blocking: Option<(f64, f64)>,
     /// The same for the callback page: until the name, and until it finished loading.
     account_blocking: Option<(f64, f64)>,
+    /// Bytes on the wire at `/` once it finished loading (see [`TRANSFERRED_FROM_ORIGIN`]).
+    start_transferred: f64,
 }
 
 impl World {
@@ -1148,6 +1164,7 @@ async fn throttled_run(world: &World, who: Who) -> Throttled {
     let ready_ms = world.mark(who.ready_mark()).await;
     world.network_idle(who, 0, true).await;
     let ready_blocking = world.blocking_time(who.ready_mark()).await;
+    let start_transferred = world.browser.execute(TRANSFERRED_FROM_ORIGIN).await;
     world.browser.click("[data-testid=sign-in]").await;
     let callback = world.consent().await;
     let since = who.served_count(world);
@@ -1161,6 +1178,7 @@ async fn throttled_run(world: &World, who: Who) -> Throttled {
         account_ms,
         ready_blocking,
         account_blocking,
+        start_transferred: start_transferred.as_f64().unwrap_or(f64::NAN),
     }
 }
 
@@ -1522,7 +1540,7 @@ fn report_journeys(results: &Results) -> usize {
         "  (the page's own origin only: the sign-in page and the API answers are the same for all three; a page's"
     );
     println!(
-        "   loading counts as finished when its origin served nothing new for {} ms, at / and at the callback)",
+        "   loading counts as finished when no new request and no new file came for {} ms, at / and at the callback)",
         QUIET.as_millis()
     );
     println!(
@@ -1590,11 +1608,26 @@ fn report_throttled(results: &Results) -> f64 {
         let c = column(f);
         println!("  {label:<46} {:>12} {:>12} {:>12}", c[0], c[1], c[2]);
     }
+    let wire: Vec<String> = PAGES
+        .iter()
+        .map(|who| {
+            let v: Vec<f64> = results
+                .throttled(*who)
+                .iter()
+                .map(|t| t.start_transferred)
+                .collect();
+            kib(median(&v) as usize)
+        })
+        .collect();
+    println!(
+        "  {:<46} {:>12} {:>12} {:>12}",
+        "on the wire at / until loaded (transferSize)", wire[0], wire[1], wire[2]
+    );
     println!(
         "  (blocking: total blocking time, the sum over the page's long tasks of their time beyond 50 ms, from the"
     );
     println!(
-        "   navigation's start to the mark, or to the end of its loading: {} ms without a new request, every file in)",
+        "   navigation's start to the mark, or to the end of its loading: {} ms without a new request or file, all in)",
         QUIET_THROTTLED.as_millis()
     );
     if let Some((plain, throttled)) = results.cpu_check {
