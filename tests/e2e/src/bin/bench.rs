@@ -105,7 +105,7 @@ const observer = new PerformanceObserver(() => {
   if (m) { observer.disconnect(); done(m.startTime); }
 });
 observer.observe({ type: "mark" });
-setTimeout(() => done({ timeout: name, error: window.floorError || null, url: location.href }), 20000);
+setTimeout(() => done({ timeout: name, error: window.benchPageError || null, url: location.href }), 20000);
 "#;
 
 /// The document and every resource that started loading before the sign-in-ready mark.
