@@ -2,7 +2,8 @@
 //! `deploy/`: hashed assets cached for a year, the other files revalidated on every use (`no-cache`
 //! with an `ETag`, answered `304 Not Modified` when unchanged, as nginx and CDNs do), an SPA
 //! fallback to `index.html` for app routes, `application/wasm` for the module, and the security
-//! headers with a CSP computed from the served config.
+//! headers with a CSP computed from the served config. Bodies are plain unless the bench turns
+//! brotli on ([`Site::set_compression`]) for its throttled figures, where bytes on the wire count.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -171,9 +172,7 @@ impl Site {
             .break_app
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
-}
 
-impl Site {
     /// From now on (`on`) answers in brotli (`Content-Encoding: br`) when the browser accepts it,
     /// as a production host does; off by default, so the tests see plain bodies. Compresses every
     /// file of the bundle first, so no request waits for the encoder.
