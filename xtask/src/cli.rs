@@ -19,7 +19,9 @@ commands:
                         e2e
     --from <stage>      start at <stage> and run the ones after it
     --only <stage>      run just <stage>
-  bench [args...]       set up, then run the e2e bench binary with <args>, then `sizes`
+  bench [args...]       set up (and install @ringcentral/sdk with npm for the bench's SDK page,
+                        on first use), then run the e2e bench binary with <args> (--help: what
+                        it measures), then `sizes`
   sizes [--against <file>] [--save <file>] [--top <n>]
                         build the wasm modules with names, optimise them as trunk does and print
                         their bytes per crate (and the <n> biggest functions, default 10);

@@ -1,10 +1,11 @@
 // The bench's floor: the least a page can do for the same sign-in as rc-pkce, with no framework
-// and no WebAssembly. On `/` it makes a PKCE verifier and challenge with crypto.subtle, keeps them
-// in sessionStorage and goes to the sandbox's authorize endpoint. On `/callback` it makes exactly
-// the app's requests with fetch: the token POST (a CORS simple request: form body, Accept
-// application/json, no credentials), then the extension and account GETs in parallel; it writes
-// the user's name and sets the `floor:account-name` mark, as the app sets `rc-pkce:account-name`.
-// `cargo xtask bench` compares the two marks.
+// and no WebAssembly. On `/` it enables its sign-in button and sets the `floor:sign-in-ready` mark
+// (as the app sets `rc-pkce:sign-in-ready`); a click makes a PKCE verifier and challenge with
+// crypto.subtle, keeps them in sessionStorage and goes to the sandbox's authorize endpoint. On
+// `/callback` it makes exactly the app's requests with fetch: the token POST (a CORS simple
+// request: form body, Accept application/json, no credentials), then the extension and account
+// GETs in parallel; it writes the user's name and sets the `floor:account-name` mark, as the app
+// sets `rc-pkce:account-name`. `cargo xtask bench` compares the marks.
 
 const tag = document.querySelector("script[data-server]");
 const server = tag.dataset.server;
@@ -69,7 +70,18 @@ async function callback() {
   await account;
 }
 
-(location.pathname === "/callback" ? callback() : start()).catch((e) => {
-  window.floorError = String(e && e.message ? e.message : e);
-  out.textContent = `error: ${window.floorError}`;
-});
+// The bench's mark wait reports `window.benchPageError` when the mark never comes.
+function fail(e) {
+  window.benchPageError = String(e && e.message ? e.message : e);
+  out.textContent = `error: ${window.benchPageError}`;
+}
+
+if (location.pathname === "/callback") {
+  callback().catch(fail);
+} else {
+  const button = document.querySelector("[data-testid=sign-in]");
+  button.addEventListener("click", () => start().catch(fail));
+  button.disabled = false;
+  out.textContent = "";
+  performance.mark("floor:sign-in-ready");
+}

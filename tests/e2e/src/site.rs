@@ -2,7 +2,8 @@
 //! `deploy/`: hashed assets cached for a year, the other files revalidated on every use (`no-cache`
 //! with an `ETag`, answered `304 Not Modified` when unchanged, as nginx and CDNs do), an SPA
 //! fallback to `index.html` for app routes, `application/wasm` for the module, and the security
-//! headers with a CSP computed from the served config.
+//! headers with a CSP computed from the served config. Bodies are plain unless the bench turns
+//! brotli on ([`Site::set_compression`]) for its throttled figures, where bytes on the wire count.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +42,22 @@ struct State {
     hold_app: tokio::sync::watch::Sender<bool>,
     /// While true, the app's own module answers 404 Not Found: the app cannot start.
     break_app: Arc<std::sync::atomic::AtomicBool>,
+    /// While true, answers in brotli to clients that accept it (the bench's throttled phase).
+    compress: Arc<std::sync::atomic::AtomicBool>,
+    /// Brotli bodies by ETag, so each file is compressed once.
+    brotli: Arc<Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+}
+
+/// `bytes` compressed as a host would precompress static files: brotli quality 11, window 22.
+pub fn brotli(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 11,
+        lgwin: 22,
+        ..Default::default()
+    };
+    brotli::BrotliCompress(&mut &bytes[..], &mut out, &params).expect("brotli in memory");
+    out
 }
 
 /// The app's hashed JS and wasm (`rc-pkce-<16 hex>.js`, `..._bg.wasm`), not the first-load modules.
@@ -78,6 +95,8 @@ impl Site {
             log: Arc::new(Mutex::new(Vec::new())),
             hold_app: tokio::sync::watch::channel(false).0,
             break_app: Arc::default(),
+            compress: Arc::default(),
+            brotli: Arc::default(),
         };
         let s = state.clone();
         let app = Router::new().fallback(move |req: Request<Body>| serve(s.clone(), req));
@@ -153,6 +172,33 @@ impl Site {
             .break_app
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
+
+    /// From now on (`on`) answers in brotli (`Content-Encoding: br`) when the browser accepts it,
+    /// as a production host does; off by default, so the tests see plain bodies. Compresses every
+    /// file of the bundle first, so no request waits for the encoder.
+    pub fn set_compression(&self, on: bool) {
+        if on {
+            let mut files = Vec::new();
+            let mut dirs = vec![self.state.dist.clone()];
+            while let Some(dir) = dirs.pop() {
+                for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        dirs.push(path);
+                    } else {
+                        files.push(path);
+                    }
+                }
+            }
+            let mut cache = self.state.brotli.lock().unwrap();
+            for body in files.iter().filter_map(|f| std::fs::read(f).ok()) {
+                cache.entry(etag(&body)).or_insert_with(|| brotli(&body));
+            }
+        }
+        self.state
+            .compress
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Drop for Site {
@@ -224,6 +270,11 @@ async fn serve(state: State, req: Request<Body>) -> Response<Body> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let query = req.uri().query().map(str::to_string);
+    let accepts_brotli = req
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("br")));
     let broken = is_app_module(&path) && state.break_app.load(std::sync::atomic::Ordering::SeqCst);
     let (status, body, file) = if broken {
         (
@@ -289,8 +340,22 @@ async fn serve(state: State, req: Request<Body>) -> Response<Body> {
         status: status.as_u16(),
         bytes: body.len(),
     });
+    let compress = status == StatusCode::OK
+        && accepts_brotli
+        && state.compress.load(std::sync::atomic::Ordering::SeqCst);
+    let (body, encoded) = if compress {
+        let mut cache = state.brotli.lock().unwrap();
+        let compressed = cache.entry(tag.clone()).or_insert_with(|| brotli(&body));
+        (compressed.clone(), true)
+    } else {
+        (body, false)
+    };
     let mut resp = Response::builder().status(status);
     let h = resp.headers_mut().expect("builder is fresh");
+    if encoded {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
     if let Ok(v) = HeaderValue::from_str(&tag) {
         h.insert(header::ETAG, v);
     }
