@@ -9,7 +9,7 @@
 //! build, and renders the nginx server block from `deploy/nginx/rc-pkce.conf.template`. All three express one set of
 //! rules, [`Site`]:
 //!
-//! - hashed assets (`name-<16 hex>.js|.wasm|.css`): `Cache-Control: public, max-age=31536000,
+//! - hashed assets (`name-<12 to 16 hex>.js|.wasm|.css`): `Cache-Control: public, max-age=31536000,
 //!   immutable`;
 //! - every other file, the base path and the app's routes: `Cache-Control: no-cache`, but the
 //!   redirect URI `no-store` (its URL carried a code; nginx does not log it either);
@@ -39,7 +39,7 @@ pub const OPENER_POLICY: &str = "same-origin";
 /// For https deployments (nginx with `ssl` in its listen value): two years.
 pub const HSTS: &str = "max-age=63072000";
 /// The app's client-side routes besides the base path itself, all served by `index.html`. A test
-/// keeps this list in step with the router in src/ui/mod.rs.
+/// keeps this list in step with the pages of `Page::at` in src/present.rs.
 pub const APP_ROUTES: [&str; 3] = ["oauth2callback", "account", "settings"];
 /// What `deploy` writes into the build for Netlify-style hosts; never served as content.
 pub const HOST_FILES: [&str; 2] = ["_headers", "_redirects"];
@@ -201,7 +201,9 @@ pub fn is_hashed(file_name: &str) -> bool {
         .rsplit_once('-')
         .is_some_and(|(name, h)| {
             !name.is_empty()
-                && h.len() == 16
+                // trunk writes its 64-bit hash in hex without leading zeros: about one build in
+                // 16 has a 15-digit name. Below 12 digits (1 in 65,536) it is taken for a word.
+                && (12..=16).contains(&h.len())
                 && h.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'))
         })
 }
@@ -711,6 +713,8 @@ mod tests {
         assert!(is_hashed("rc-pkce-59c249bd5cd2c804.js"));
         assert!(is_hashed("rc-pkce-59c249bd5cd2c804_bg.wasm"));
         assert!(is_hashed("main-550ebb3dbda9916a.css"));
+        assert!(is_hashed("boot-9e5ada79c6ea79c.js"));
+        assert!(is_hashed("boot-9e5ada79c6ea.js"));
         for plain in [
             "index.html",
             "config.json",
@@ -718,7 +722,8 @@ mod tests {
             "favicon.svg",
             "-59c249bd5cd2c804.js",
             "x-59C249BD5CD2C804.js",
-            "x-59c249bd5cd2c80.js",
+            "x-59c249bd5cd.js",
+            "x-59c249bd5cd2c8045.js",
             "x-59c249bd5cd2c804.json",
         ] {
             assert!(!is_hashed(plain), "{plain}");
@@ -961,11 +966,9 @@ mod tests {
 
         let (_dist, sub) = fake_site("nginx-sub", "https://example.com/apps/rc-pkce/");
         let conf = sub.nginx("80", Path::new("/srv")).unwrap();
-        assert!(
-            conf.contains(
-                r#"location ~ "^/apps/rc-pkce/[^/]+-[0-9a-f]{16}(_bg)?\.(js|wasm|css)$""#
-            )
-        );
+        assert!(conf.contains(
+            r#"location ~ "^/apps/rc-pkce/[^/]+-[0-9a-f]{12,16}(_bg)?\.(js|wasm|css)$""#
+        ));
         assert!(conf.contains("location = /apps/rc-pkce {\n        return 301 /apps/rc-pkce/;"));
         assert!(conf.contains("try_files /apps/rc-pkce/index.html =404;"));
         assert!(
@@ -1015,13 +1018,14 @@ mod tests {
 
     #[test]
     fn app_routes_match_the_router() {
-        let router =
-            std::fs::read_to_string(crate::workspace_root().join("src/ui/mod.rs")).unwrap();
-        let mut routes: Vec<&str> = router
-            .split("path!(\"/")
-            .skip(1)
-            .filter_map(|rest| rest.split('"').next())
-            .filter(|r| !r.is_empty())
+        // The app's pages by path are the arms of `Page::at`: `"/account" => Self::Account,`.
+        let pages =
+            std::fs::read_to_string(crate::workspace_root().join("src/present.rs")).unwrap();
+        let mut routes: Vec<&str> = pages
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("\"/"))
+            .filter_map(|rest| rest.split_once("\" => Self::"))
+            .map(|(route, _)| route)
             .collect();
         routes.sort();
         routes.dedup();
@@ -1029,7 +1033,7 @@ mod tests {
         known.sort();
         assert_eq!(
             routes, known,
-            "update APP_ROUTES to the routes in src/ui/mod.rs"
+            "update APP_ROUTES to the paths of `Page::at` in src/present.rs"
         );
     }
 }

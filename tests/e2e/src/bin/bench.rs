@@ -130,11 +130,11 @@ const find = (test) => span(resources.find((r) => test(r.name)));
 const nav = performance.getEntriesByType("navigation")[0];
 return {
   document: [0, nav.responseEnd],
-  boot: find((n) => /\/boot-[0-9a-f]{15,16}\.js$/.test(n)),
+  boot: find((n) => /\/boot-[0-9a-f]{12,16}\.js$/.test(n)),
   firstLoadScript: find((n) => n.includes("/rc-pkce-callback-") && n.endsWith(".js")),
   firstLoadWasm: find((n) => n.includes("/rc-pkce-callback-") && n.endsWith(".wasm")),
-  script: find((n) => /\/rc-pkce-[0-9a-f]{16}\.js$/.test(n)),
-  wasm: find((n) => /\/rc-pkce-[0-9a-f]{16}_bg\.wasm$/.test(n)),
+  script: find((n) => /\/rc-pkce-[0-9a-f]{12,16}\.js$/.test(n)),
+  wasm: find((n) => /\/rc-pkce-[0-9a-f]{12,16}_bg\.wasm$/.test(n)),
   sdkBundle: find((n) => n.endsWith("/ringcentral.min.js")),
   config: find((n) => n.endsWith("/config.json")),
   token: find((n) => n === token),
