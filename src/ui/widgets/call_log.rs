@@ -105,7 +105,7 @@ pub fn CallLog() -> impl IntoView {
                 }
                 .into_any(),
                 Load::Ready(data) if data.records.is_empty() => {
-                    view! { <p data-testid="no-calls">{format!("No calls in the {}.", range.get_untracked().label().to_lowercase())}</p> }
+                    view! { <p data-testid="no-calls">{format!("No calls in the {}.", range.get_untracked().label().to_ascii_lowercase())}</p> }
                         .into_any()
                 }
                 Load::Ready(data) => view! { <CallTable data/> }.into_any(),
@@ -160,7 +160,7 @@ fn CallTable(data: CallLogPage) -> impl IntoView {
                         .map(|c| {
                             let time = c.start_time.as_deref().map(clock::local_from_iso).unwrap_or_default();
                             let direction = c.direction.clone().unwrap_or_default();
-                            let class = format!("dir dir-{}", direction.to_lowercase());
+                            let class = format!("dir dir-{}", direction.to_ascii_lowercase());
                             view! {
                                 <tr class="call-row">
                                     <td>{time}</td>
