@@ -13,8 +13,10 @@ const tag = document.querySelector("script[data-js]");
 const base = new URL(tag.dataset.base, location.origin).pathname;
 const callbackPath = `${base}oauth2callback`;
 const firstLoad = { [base]: tag.dataset.home, [callbackPath]: tag.dataset.callback }[location.pathname];
-// Its .wasm downloads while its JS module loads.
-const firstLoadWasm = firstLoad && fetch(`${firstLoad}_bg.wasm`);
+// Its .wasm downloads and compiles while its JS module loads (a compiled module is what the glue's
+// init takes; a refused compile only costs the head start, see below).
+const firstLoadWasm =
+  firstLoad && typeof WebAssembly === "object" && WebAssembly.compileStreaming?.(fetch(`${firstLoad}_bg.wasm`));
 firstLoadWasm?.catch(() => {});
 
 // config.json is needed first thing; fetch it while the wasm modules download and compile. The
@@ -56,8 +58,8 @@ function cacheCallbackModule() {
 }
 
 async function start(js, wasm) {
-  const module = await import(js);
-  await module.default({ module_or_path: wasm });
+  const [module, compiled] = await Promise.all([import(js), wasm]);
+  await module.default({ module_or_path: compiled });
   return module;
 }
 
