@@ -153,24 +153,24 @@ pub fn App() -> impl IntoView {
     });
     provide_route();
     view! {
-            <Layout>
-                {move || {
-                    if let Some(c) = config.get() {
-                        provide_context(c);
+        <Layout>
+            {move || {
+                if let Some(c) = config.get() {
+                    provide_context(c);
+                }
+                match boot.get() {
+                    Boot::Loading => view! { <p class="loading" role="status">"Loading configuration…"</p> }.into_any(),
+                    Boot::Failed => view! { <UnconfiguredRoutes/> }.into_any(),
+                    Boot::Ready(driver, signals) => {
+                        provide_context(DriverHandle {
+                            driver: StoredValue::new_local(driver),
+                            signals,
+                        });
+                        view! { <AppRoutes/> }.into_any()
                     }
-                    match boot.get() {
-                        Boot::Loading => view! { <p class="loading" role="status">"Loading configuration…"</p> }.into_any(),
-                        Boot::Failed => view! { <UnconfiguredRoutes/> }.into_any(),
-                        Boot::Ready(driver, signals) => {
-                            provide_context(DriverHandle {
-                                driver: StoredValue::new_local(driver),
-                                signals,
-                            });
-                            view! { <AppRoutes/> }.into_any()
-                        }
-                    }
-                }}
-            </Layout>
+                }
+            }}
+        </Layout>
     }
 }
 
