@@ -1,10 +1,10 @@
 //! Composition: the areas' routers merged into one application, the layers around it, and the
 //! running server handle.
 //!
-//! Only this module knows every area (`oauth`, `api`, `oidc`, `admin`) and every layer; none of them knows
-//! it. Layer order matters and is, outermost first: request log (so preflights and refusals are
-//! logged) → CORS (so preflights never reach a fault and injected errors still carry CORS headers)
-//! → faults → routes.
+//! Only this module knows every area (`oauth`, `api`, `oidc`, `admin`) and every layer; none of
+//! them knows it. Layer order matters and is, outermost first: request log (so preflights and
+//! refusals are logged) → CORS (so preflights never reach a fault and injected errors still carry
+//! CORS headers) → faults → routes.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! The admin API under `/__sandbox/`: inspect grants and requests, inject faults, move the clock,
-//! expire or revoke tokens, rotate the OpenID keys and plant bad ID tokens, reset. JSON in and out, not CORS-enabled, and behind [`guard`]:
-//! loopback peers addressing a loopback name, no other site's page, JSON for every change.
+//! expire or revoke tokens, rotate the OpenID keys and plant bad ID tokens, reset. JSON in and out,
+//! not CORS-enabled, and behind [`guard`]: loopback peers addressing a loopback name, no other
+//! site's page, JSON for every change.
 //!
 //! It exists so browser and HTTP tests can prove what happened on the server (a revoke really
 //! ended the session; a refresh really was single-flight) and provoke what is hard to provoke

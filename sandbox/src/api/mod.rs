@@ -259,9 +259,10 @@ pub async fn userinfo(
         let mut response = caller.error(err).into_response();
         response.headers_mut().insert(
             WWW_AUTHENTICATE,
-            HeaderValue::from_static(
-                "Bearer realm=\"RingCentral REST API\", error=\"insufficient_scope\", scope=\"openid\"",
-            ),
+            HeaderValue::from_static(concat!(
+                "Bearer realm=\"RingCentral REST API\", ",
+                "error=\"insufficient_scope\", scope=\"openid\""
+            )),
         );
         return Ok(response);
     };
