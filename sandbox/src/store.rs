@@ -783,6 +783,57 @@ mod tests {
     }
 
     #[test]
+    fn an_openid_grant_asks_for_id_tokens_with_the_nonce_only_at_the_exchange() {
+        let mut s = Store::new(&crate::seed::users());
+        let request = OidcRequest {
+            nonce: Some("n".into()),
+            email: true,
+            profile: false,
+        };
+        let pending = PendingAuth {
+            client_id: "c".into(),
+            redirect_uri: "http://x/cb".into(),
+            state: None,
+            challenge: s256_challenge(VERIFIER),
+            expires_at_ms: 600_000,
+            oidc: Some(request.clone()),
+        };
+        s.insert_code(hash_secret("k"), &pending, 0, 500, 60_000);
+        let first = s
+            .exchange_code(&exchange("k"), tokens(1), POLICY, 1000)
+            .unwrap();
+        let wanted = first.id_token.expect("an openid grant wants an ID token");
+        assert!(wanted.with_nonce);
+        assert_eq!((wanted.user_index, wanted.client_id.as_str()), (0, "c"));
+        assert_eq!(
+            wanted.grant,
+            OidcGrant {
+                request,
+                auth_time_ms: 500
+            }
+        );
+        let refreshed = s
+            .refresh(&hash_secret("refresh-1"), "c", tokens(2), POLICY, 2000)
+            .unwrap();
+        let wanted = refreshed.id_token.expect("refreshes too");
+        assert!(!wanted.with_nonce);
+        assert_eq!(wanted.grant.auth_time_ms, 500, "auth_time stays");
+        let ctx = s.check_access(&hash_secret("access-2"), 2001).unwrap();
+        assert!(ctx.oidc.is_some(), "userinfo can see the grant's scopes");
+    }
+
+    #[test]
+    fn a_plain_grant_asks_for_no_id_token() {
+        let mut s = store_with_code("k", 0);
+        let issued = s
+            .exchange_code(&exchange("k"), tokens(1), POLICY, 0)
+            .unwrap();
+        assert!(issued.id_token.is_none());
+        let ctx = s.check_access(&hash_secret("access-1"), 1).unwrap();
+        assert!(ctx.oidc.is_none());
+    }
+
+    #[test]
     fn code_is_single_use_and_reuse_revokes() {
         let mut s = store_with_code("k", 1000);
         let issued = s.exchange_code(&exchange("k"), tokens(1), POLICY, 1000);
