@@ -725,6 +725,48 @@ async fn userinfo_preflight_allows_authorization() {
     );
 }
 
+#[tokio::test]
+async fn the_openid_endpoints_can_fail_one_at_a_time() {
+    let sb = start_with(no_limits()).await;
+    let tokens = sb.openid_login().await;
+    sb.fault(json!({"target": "jwks", "status": 503})).await;
+    sb.fault(json!({"target": "discovery", "status": 500}))
+        .await;
+    sb.fault(json!({"target": "userinfo", "reset": true})).await;
+    sb.fault(json!({"target": "api", "status": 500})).await;
+    let jwks = sb
+        .http
+        .get(sb.url("/restapi/oauth/jwks"))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(jwks).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["errors"][0]["errorCode"], "CMN-211");
+    sb.jwks().await;
+    let doc = sb
+        .http
+        .get(sb.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(doc.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        sb.http
+            .get(sb.url("/restapi/oauth/userinfo"))
+            .bearer_auth(&tokens.access)
+            .send()
+            .await
+            .is_err(),
+        "connection closed without an answer"
+    );
+    // The `api` fault was not taken by userinfo: it is still queued for a REST call.
+    assert_eq!(sb.userinfo(&tokens.access).await.status(), StatusCode::OK);
+    let faults = sb.admin_get("/__sandbox/faults").await;
+    assert_eq!(faults.as_array().unwrap().len(), 1, "{faults}");
+    assert_eq!(faults[0]["target"], "api");
+}
+
 // ---- request log and reset ----------------------------------------------------------------------
 
 #[tokio::test]
