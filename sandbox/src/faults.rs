@@ -56,6 +56,11 @@ pub enum Target {
     CallLog,
     /// Any REST API call (`/restapi/v1.0/...`).
     Api,
+    /// The OpenID endpoints, one target each, so a test can make the client's discovery, key or
+    /// userinfo fetch fail alone. Not REST calls: neither `api` nor random faults reach them.
+    Discovery,
+    Jwks,
+    Userinfo,
 }
 
 /// One queued fault, as posted and as listed.
@@ -516,6 +521,9 @@ pub fn classify(path: &str) -> Option<Target> {
         "/restapi/oauth/token" => return Some(Target::Token),
         "/restapi/oauth/revoke" => return Some(Target::Revoke),
         "/restapi/oauth/authorize" => return Some(Target::Authorize),
+        "/.well-known/openid-configuration" => return Some(Target::Discovery),
+        "/restapi/oauth/jwks" => return Some(Target::Jwks),
+        "/restapi/oauth/userinfo" => return Some(Target::Userinfo),
         _ => {}
     }
     let rest = path.strip_prefix("/restapi/v1.0/")?;
@@ -623,6 +631,13 @@ mod tests {
         );
         assert_eq!(classify("/restapi/v1.0/other"), Some(Target::Api));
         assert_eq!(classify("/__sandbox/state"), None);
+        assert_eq!(
+            classify("/.well-known/openid-configuration"),
+            Some(Target::Discovery)
+        );
+        assert_eq!(classify("/restapi/oauth/jwks"), Some(Target::Jwks));
+        assert_eq!(classify("/restapi/oauth/userinfo"), Some(Target::Userinfo));
+        assert!(!matches(Target::Api, Target::Userinfo), "not a REST call");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! A local RingCentral-compatible authorization server and REST API.
 //!
 //! It behaves like RingCentral's platform for everything rc-pkce touches (authorize, token, revoke,
-//! account, extension, call log), strictly enough that an app which works against it works against
-//! RingCentral, and stricter where the RFCs allow. It never shares code with the app's PKCE core: a
+//! account, extension, call log, and OpenID Connect: discovery, JWKS, ID tokens, userinfo),
+//! strictly enough that an app which works against it works against RingCentral, and stricter
+//! where the RFCs allow. It never shares code with the app's PKCE core: a
 //! bug shared by client and server would cancel out in every test.
 //!
 //! Start it in-process with [`spawn`] on a listener you bound yourself (port 0 in tests), or run the
@@ -12,9 +13,10 @@
 //! it, so there is no cycle and no hub (the workspace's `xtask/src/tidy.rs` fails on any cycle):
 //! - `server`: composition only: merges the areas' routers, stacks the layers, serves.
 //! - `middleware`: the layers (request log, CORS, faults).
-//! - `oauth`, `api`, `admin`: the areas, each with its own `routes()`.
+//! - `oauth`, `api`, `oidc`, `admin`: the areas, each with its own `routes()`.
 //! - `state` (the shared state and its locks), `body` (reading a body with its size limit).
 //! - `store`, `faults`: the authorization rules; the fault queue.
+//! - `idtoken`: ID tokens, their claims and planted defects; `jose`: the keys, JWKS and signing.
 //! - `errors`: every error shape, as `AppError`.
 //! - `reqlog`, `ratelimit`, `redirect`, `page`, `form`, `pkce`, `clock`: one concern each.
 //! - [`cli`]: the command line, parsed into a [`SandboxConfig`], and the start-up banner.
@@ -30,8 +32,11 @@ pub mod config;
 mod errors;
 mod faults;
 mod form;
+mod idtoken;
+mod jose;
 mod middleware;
 mod oauth;
+mod oidc;
 mod page;
 mod pkce;
 mod ratelimit;

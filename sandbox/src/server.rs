@@ -1,10 +1,10 @@
 //! Composition: the areas' routers merged into one application, the layers around it, and the
 //! running server handle.
 //!
-//! Only this module knows every area (`oauth`, `api`, `admin`) and every layer; none of them knows
-//! it. Layer order matters and is, outermost first: request log (so preflights and refusals are
-//! logged) → CORS (so preflights never reach a fault and injected errors still carry CORS headers)
-//! → faults → routes.
+//! Only this module knows every area (`oauth`, `api`, `oidc`, `admin`) and every layer; none of
+//! them knows it. Layer order matters and is, outermost first: request log (so preflights and
+//! refusals are logged) → CORS (so preflights never reach a fault and injected errors still carry
+//! CORS headers) → faults → routes.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,7 +22,7 @@ use crate::config::{SandboxConfig, validate};
 use crate::errors::routing_error;
 use crate::middleware::{cors, faults, reqlog};
 use crate::state::AppState;
-use crate::{admin, api, oauth};
+use crate::{admin, api, oauth, oidc};
 
 async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
     routing_error(
@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(oauth::routes())
         .merge(api::routes())
+        .merge(oidc::routes())
         .merge(admin::routes())
         .fallback(not_found)
         // Only reaches the routes present when it is called, hence after the merges.

@@ -1,5 +1,6 @@
 //! The state every handler and layer shares: configuration, clocks, the seeded call logs and the
-//! four mutable parts (authorization store, request log, fault queue, rate limiter).
+//! five mutable parts (authorization store, request log, fault queue, rate limiter, OpenID keys and
+//! planted defects).
 //!
 //! It sits below every area and layer (they import it; it imports none of them) and above the plain
 //! data modules it holds. Each mutable part is reached only through its lock helper, so every
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use crate::clock::Clock;
 use crate::config::{ClientRegistration, SandboxConfig};
 use crate::faults::FaultQueue;
+use crate::idtoken::Oidc;
 use crate::ratelimit::RateLimiter;
 use crate::reqlog::RequestLog;
 use crate::seed::{CallRecord, call_log};
@@ -19,7 +21,8 @@ use crate::store::Store;
 #[derive(Debug)]
 pub struct Shared {
     pub config: SandboxConfig,
-    /// `http://` + the bound address, no trailing slash; also the `iss` of callbacks.
+    /// `http://` + the bound address, no trailing slash; also the `iss` of callbacks and the
+    /// OpenID issuer.
     pub base_url: String,
     pub clock: Clock,
     /// Each user's seeded call log, newest first, indexed like `config.users`.
@@ -28,6 +31,7 @@ pub struct Shared {
     log: Mutex<RequestLog>,
     faults: Mutex<FaultQueue>,
     rate: Mutex<RateLimiter>,
+    oidc: Mutex<Oidc>,
 }
 
 /// A cheap handle on [`Shared`].
@@ -67,6 +71,7 @@ impl AppState {
             log: Mutex::new(RequestLog::default()),
             faults: Mutex::new(FaultQueue::default()),
             rate: Mutex::new(RateLimiter::default()),
+            oidc: Mutex::new(Oidc::default()),
         }))
     }
 
@@ -86,6 +91,10 @@ impl AppState {
         lock(&self.rate)
     }
 
+    pub fn oidc(&self) -> MutexGuard<'_, Oidc> {
+        lock(&self.oidc)
+    }
+
     pub fn client(&self, client_id: &str) -> Option<&ClientRegistration> {
         self.config
             .clients
@@ -94,8 +103,9 @@ impl AppState {
     }
 
     /// Forgets grants, codes, pending sign-ins, faults, the request log, rate-limit counters and
-    /// the clock offset.
+    /// the clock offset, and the planted ID-token defects (the signing keys stay).
     pub fn reset(&self) {
+        self.oidc().clear();
         self.store().reset();
         self.log().clear();
         self.faults().clear();

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::errors::{OAuthError, grant_label};
+use crate::idtoken::{OidcGrant, OidcRequest};
 use crate::pkce::{SecretHash, verify_s256};
 use crate::seed::User;
 
@@ -44,6 +45,8 @@ pub struct Grant {
     pub scope: String,
     pub endpoint_id: String,
     pub session_id: String,
+    /// Set when the authorize request asked for `openid`: its tokens come with ID tokens.
+    pub oidc: Option<OidcGrant>,
     access_tokens: Vec<SecretHash>,
     current_refresh: Option<SecretHash>,
     grace: Option<Grace>,
@@ -81,6 +84,7 @@ struct CodeRecord {
     expires_at_ms: u64,
     used: bool,
     grant_id: Option<u64>,
+    oidc: Option<OidcGrant>,
 }
 
 /// A validated authorize request waiting for the user's decision.
@@ -91,6 +95,8 @@ pub struct PendingAuth {
     pub state: Option<String>,
     pub challenge: String,
     pub expires_at_ms: u64,
+    /// `Some` when `scope` contained `openid`.
+    pub oidc: Option<OidcRequest>,
 }
 
 /// Lifetimes and limits that token operations need.
@@ -127,6 +133,19 @@ pub struct NewTokens {
 pub struct Issued {
     pub grant_id: u64,
     pub body: Value,
+    /// Set when the response needs an ID token added (an `openid` grant's fresh tokens; not a
+    /// grace-window replay, whose stored body already has one).
+    pub id_token: Option<IdTokenFor>,
+}
+
+/// Who and what an ID token is for.
+#[derive(Debug, Clone)]
+pub struct IdTokenFor {
+    pub user_index: usize,
+    pub client_id: String,
+    pub grant: OidcGrant,
+    /// True for the code exchange, false for refreshes.
+    pub with_nonce: bool,
 }
 
 /// Who an access token belongs to.
@@ -135,6 +154,7 @@ pub struct AccessContext {
     pub grant_id: u64,
     pub user_index: usize,
     pub client_id: String,
+    pub oidc: Option<OidcGrant>,
 }
 
 /// Why an access token was refused (each maps to one RingCentral code).
@@ -219,6 +239,7 @@ impl Store {
         code: SecretHash,
         pending: &PendingAuth,
         user_index: usize,
+        consented_at_ms: u64,
         expires_at_ms: u64,
     ) {
         self.codes.insert(
@@ -231,6 +252,10 @@ impl Store {
                 expires_at_ms,
                 used: false,
                 grant_id: None,
+                oidc: pending.oidc.clone().map(|request| OidcGrant {
+                    request,
+                    auth_time_ms: consented_at_ms,
+                }),
             },
         );
     }
@@ -306,6 +331,7 @@ impl Store {
         }
         record.used = true;
         let user_index = record.user_index;
+        let oidc = record.oidc.clone();
         let id = self.next_grant;
         self.next_grant += 1;
         record.grant_id = Some(id);
@@ -322,12 +348,17 @@ impl Store {
                 scope: req.scope.to_owned(),
                 endpoint_id: new.endpoint_id.clone(),
                 session_id: new.session_id.clone(),
+                oidc,
                 access_tokens: Vec::new(),
                 current_refresh: None,
                 grace: None,
             },
         );
-        Ok(self.issue(id, new, policy, now_ms))
+        let mut issued = self.issue(id, new, policy, now_ms);
+        if let Some(t) = &mut issued.id_token {
+            t.with_nonce = true;
+        }
+        Ok(issued)
     }
 
     /// The refresh_token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2).
@@ -375,6 +406,7 @@ impl Store {
                 return Ok(Issued {
                     grant_id,
                     body: grace.response.clone(),
+                    id_token: None,
                 });
             }
             self.revoke_grant(grant_id, RevokeReason::RefreshTokenReuse);
@@ -443,6 +475,7 @@ impl Store {
                 superseded: false,
             },
         );
+        let mut id_token = None;
         let (owner_id, scope, endpoint_id, session_id) = match self.grants.get_mut(&grant_id) {
             Some(g) => {
                 g.access_tokens.push(access_hash);
@@ -452,6 +485,12 @@ impl Store {
                     .get(g.user_index)
                     .copied()
                     .unwrap_or_default();
+                id_token = g.oidc.clone().map(|grant| IdTokenFor {
+                    user_index: g.user_index,
+                    client_id: g.client_id.clone(),
+                    grant,
+                    with_nonce: false,
+                });
                 (
                     owner,
                     g.scope.clone(),
@@ -479,6 +518,20 @@ impl Store {
                 "endpoint_id": endpoint_id,
                 "session_id": session_id,
             }),
+            id_token,
+        }
+    }
+
+    /// Replaces the grace window's stored answer with `body` (the same pair with its ID token
+    /// added), so a repeated refresh inside the window gets exactly what the first one got.
+    pub fn update_grace(&mut self, grant_id: u64, body: &Value) {
+        if let Some(grace) = self
+            .grants
+            .get_mut(&grant_id)
+            .and_then(|g| g.grace.as_mut())
+            .filter(|g| g.response.get("access_token") == body.get("access_token"))
+        {
+            grace.response = body.clone();
         }
     }
 
@@ -525,6 +578,7 @@ impl Store {
             grant_id: grant.id,
             user_index: grant.user_index,
             client_id: grant.client_id.clone(),
+            oidc: grant.oidc.clone(),
         })
     }
 
@@ -722,9 +776,61 @@ mod tests {
             state: None,
             challenge: s256_challenge(VERIFIER),
             expires_at_ms: now + 600_000,
+            oidc: None,
         };
-        s.insert_code(hash_secret(code), &pending, 0, now + 60_000);
+        s.insert_code(hash_secret(code), &pending, 0, now, now + 60_000);
         s
+    }
+
+    #[test]
+    fn an_openid_grant_asks_for_id_tokens_with_the_nonce_only_at_the_exchange() {
+        let mut s = Store::new(&crate::seed::users());
+        let request = OidcRequest {
+            nonce: Some("n".into()),
+            email: true,
+            profile: false,
+        };
+        let pending = PendingAuth {
+            client_id: "c".into(),
+            redirect_uri: "http://x/cb".into(),
+            state: None,
+            challenge: s256_challenge(VERIFIER),
+            expires_at_ms: 600_000,
+            oidc: Some(request.clone()),
+        };
+        s.insert_code(hash_secret("k"), &pending, 0, 500, 60_000);
+        let first = s
+            .exchange_code(&exchange("k"), tokens(1), POLICY, 1000)
+            .unwrap();
+        let wanted = first.id_token.expect("an openid grant wants an ID token");
+        assert!(wanted.with_nonce);
+        assert_eq!((wanted.user_index, wanted.client_id.as_str()), (0, "c"));
+        assert_eq!(
+            wanted.grant,
+            OidcGrant {
+                request,
+                auth_time_ms: 500
+            }
+        );
+        let refreshed = s
+            .refresh(&hash_secret("refresh-1"), "c", tokens(2), POLICY, 2000)
+            .unwrap();
+        let wanted = refreshed.id_token.expect("refreshes too");
+        assert!(!wanted.with_nonce);
+        assert_eq!(wanted.grant.auth_time_ms, 500, "auth_time stays");
+        let ctx = s.check_access(&hash_secret("access-2"), 2001).unwrap();
+        assert!(ctx.oidc.is_some(), "userinfo can see the grant's scopes");
+    }
+
+    #[test]
+    fn a_plain_grant_asks_for_no_id_token() {
+        let mut s = store_with_code("k", 0);
+        let issued = s
+            .exchange_code(&exchange("k"), tokens(1), POLICY, 0)
+            .unwrap();
+        assert!(issued.id_token.is_none());
+        let ctx = s.check_access(&hash_secret("access-1"), 1).unwrap();
+        assert!(ctx.oidc.is_none());
     }
 
     #[test]
@@ -792,10 +898,11 @@ mod tests {
             state: None,
             challenge: s256_challenge(VERIFIER),
             expires_at_ms: 1_000_000,
+            oidc: None,
         };
         for i in 0..6 {
             let code = format!("code-{i}");
-            s.insert_code(hash_secret(&code), &pending, 0, 60_000);
+            s.insert_code(hash_secret(&code), &pending, 0, 0, 60_000);
             s.exchange_code(&exchange(&code), tokens(i), POLICY, u64::from(i))
                 .unwrap();
         }

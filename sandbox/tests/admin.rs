@@ -709,7 +709,7 @@ async fn unknown_paths_are_404_json() {
     for path in [
         "/",
         "/restapi/v1.0/account/~/extension/~/sms",
-        "/restapi/oauth/userinfo",
+        "/restapi/oauth/introspect",
         "/__sandbox/nope",
         "/%ff%fe",
     ] {

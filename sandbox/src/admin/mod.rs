@@ -1,6 +1,7 @@
 //! The admin API under `/__sandbox/`: inspect grants and requests, inject faults, move the clock,
-//! expire or revoke tokens, reset. JSON in and out, not CORS-enabled, and behind [`guard`]:
-//! loopback peers addressing a loopback name, no other site's page, JSON for every change.
+//! expire or revoke tokens, rotate the OpenID keys and plant bad ID tokens, reset. JSON in and out,
+//! not CORS-enabled, and behind [`guard`]: loopback peers addressing a loopback name, no other
+//! site's page, JSON for every change.
 //!
 //! It exists so browser and HTTP tests can prove what happened on the server (a revoke really
 //! ended the session; a refresh really was single-flight) and provoke what is hard to provoke
@@ -23,6 +24,7 @@ use serde_json::json;
 use crate::body::{BodyError, read_body};
 use crate::errors::{AdminError, AppError};
 use crate::faults::{Fault, RandomFaults};
+use crate::idtoken::Defect;
 use crate::state::AppState;
 
 /// The admin API's path prefix.
@@ -77,6 +79,13 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/__sandbox/revoke-grants", post(revoke_grants))
         .route("/__sandbox/reset", post(reset))
+        .route("/__sandbox/oidc", get(oidc_view))
+        .route("/__sandbox/oidc/rotate-keys", post(rotate_keys))
+        .route(
+            "/__sandbox/oidc/bad-id-token",
+            post(bad_id_token).delete(clear_bad_id_tokens),
+        )
+        .route("/__sandbox/oidc/userinfo-sub", post(userinfo_sub))
         .route_layer(from_fn(guard::guard))
 }
 
@@ -93,6 +102,9 @@ async fn index(State(state): State<AppState>) -> Response {
             "POST /__sandbox/expire-access-tokens",
             "POST /__sandbox/revoke-grants",
             "POST /__sandbox/reset",
+            "GET /__sandbox/oidc", "POST /__sandbox/oidc/rotate-keys",
+            "POST /__sandbox/oidc/bad-id-token", "DELETE /__sandbox/oidc/bad-id-token",
+            "POST /__sandbox/oidc/userinfo-sub",
         ],
         "docs": "sandbox/README.md",
     }))
@@ -237,6 +249,88 @@ async fn revoke_grants(State(state): State<AppState>, body: Body) -> Result<Resp
 async fn reset(State(state): State<AppState>) -> Response {
     state.reset();
     StatusCode::NO_CONTENT.into_response()
+}
+
+fn oidc_json(state: &AppState) -> Response {
+    let oidc = state.oidc();
+    Json(json!({
+        "kids": oidc.keys.kids(),
+        "current_kid": oidc.keys.current.kid,
+        "bad_id_tokens": oidc.defects(),
+        "next_userinfo_sub": oidc.next_userinfo_sub(),
+    }))
+    .into_response()
+}
+
+async fn oidc_view(State(state): State<AppState>) -> Response {
+    oidc_json(&state)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rotate {
+    /// Keep listing the replaced key until the next rotation.
+    #[serde(default = "yes")]
+    keep_previous: bool,
+}
+
+impl Default for Rotate {
+    fn default() -> Self {
+        Self {
+            keep_previous: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn rotate_keys(State(state): State<AppState>, body: Body) -> Result<Response, AppError> {
+    let rotate: Rotate = json_body(body).await?;
+    state.oidc().keys.rotate(rotate.keep_previous);
+    Ok(oidc_json(&state))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BadIdToken {
+    defect: Option<String>,
+}
+
+async fn bad_id_token(State(state): State<AppState>, body: Body) -> Result<Response, AppError> {
+    let request: BadIdToken = json_body(body).await?;
+    let invalid =
+        |message: String| AdminError::new(StatusCode::BAD_REQUEST, "invalid_defect", message);
+    let name = request
+        .defect
+        .ok_or_else(|| invalid("Give a defect, e.g. {\"defect\":\"wrong_aud\"}".into()))?;
+    let defect: Defect = serde_json::from_value(json!(name)).map_err(|_| {
+        invalid(format!(
+            "Unknown defect [{name}]: bad_signature, alg_none, hs256, wrong_aud, wrong_iss, \
+             wrong_nonce, expired, unknown_kid"
+        ))
+    })?;
+    state.oidc().push_defect(defect);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn clear_bad_id_tokens(State(state): State<AppState>) -> Response {
+    state.oidc().clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserinfoSub {
+    sub: Option<String>,
+}
+
+async fn userinfo_sub(State(state): State<AppState>, body: Body) -> Result<Response, AppError> {
+    let request: UserinfoSub = json_body(body).await?;
+    let sub = request.sub.unwrap_or_else(|| "99999999999".into());
+    state.oidc().set_next_userinfo_sub(sub);
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[cfg(test)]

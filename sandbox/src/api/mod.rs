@@ -1,4 +1,5 @@
-//! The REST API the app shows: account, extension and call log, behind Bearer tokens.
+//! The REST API the app shows: account, extension and call log, behind Bearer tokens; and the
+//! OpenID Connect userinfo endpoint ([`userinfo`]), which checks its tokens the same way.
 //!
 //! Every call goes through [`authenticate`]: the Authorization header (AGW-401/402), the token
 //! (OAU-149 unknown, OAU-128 expired, OAU-213 revoked or superseded), the user's rate-limit group,
@@ -9,7 +10,7 @@ pub mod resources;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,11 +19,15 @@ use serde_json::Value;
 
 use crate::errors::{ApiError, AppError, annotate, grant_label};
 use crate::form::Params;
+use crate::idtoken::{OidcGrant, user_claims};
 use crate::pkce::hash_secret;
 use crate::ratelimit::{Decision, Group};
 use crate::seed::User;
 use crate::state::AppState;
 use crate::store::AccessFailure;
+
+/// The OpenID Connect userinfo endpoint's path, as at RingCentral.
+pub const USERINFO_PATH: &str = "/restapi/oauth/userinfo";
 
 /// The REST endpoints.
 pub(crate) fn routes() -> Router<AppState> {
@@ -36,6 +41,8 @@ pub(crate) fn routes() -> Router<AppState> {
             "/restapi/v1.0/account/{account_id}/extension/{extension_id}/call-log",
             get(call_log),
         )
+        // OpenID Connect Core §5.3.1 allows both; the token comes in the header either way.
+        .route(USERINFO_PATH, get(userinfo).post(userinfo))
 }
 
 /// A request that passed authentication, rate limiting and the permission check.
@@ -43,6 +50,8 @@ struct Caller {
     grant_id: u64,
     user_index: usize,
     rate: Option<Decision>,
+    /// The grant's OpenID Connect request, for userinfo.
+    oidc: Option<OidcGrant>,
 }
 
 impl Caller {
@@ -53,12 +62,12 @@ impl Caller {
     }
 }
 
-/// Checks the bearer token, counts the call in `group`, and requires `permission`.
+/// Checks the bearer token, counts the call in `group`, and requires `permission` (if any).
 fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     group: Group,
-    permission: &str,
+    permission: Option<&str>,
 ) -> Result<Caller, ApiError> {
     let header = headers.get(AUTHORIZATION).ok_or_else(|| {
         ApiError::unauthorized("AGW-401", "Authorization header is not specified")
@@ -102,6 +111,10 @@ fn authenticate(
         grant_id: ctx.grant_id,
         user_index: ctx.user_index,
         rate,
+        oidc: ctx.oidc,
+    };
+    let Some(permission) = permission else {
+        return Ok(caller);
     };
     let allowed = state
         .client(&ctx.client_id)
@@ -173,7 +186,7 @@ pub async fn account(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, AppError> {
-    let caller = authenticate(&state, &headers, Group::Light, "ReadAccounts")?;
+    let caller = authenticate(&state, &headers, Group::Light, Some("ReadAccounts"))?;
     let Path(account_id) = path.map_err(bad_path)?;
     let user = resolve(&state, &caller, &account_id, None)?;
     Ok(respond(
@@ -188,7 +201,7 @@ pub async fn extension(
     headers: HeaderMap,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, AppError> {
-    let caller = authenticate(&state, &headers, Group::Light, "ReadAccounts")?;
+    let caller = authenticate(&state, &headers, Group::Light, Some("ReadAccounts"))?;
     let Path((account_id, extension_id)) = path.map_err(bad_path)?;
     let user = resolve(&state, &caller, &account_id, Some(&extension_id))?;
     Ok(respond(
@@ -204,7 +217,7 @@ pub async fn call_log(
     uri: Uri,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, AppError> {
-    let caller = authenticate(&state, &headers, Group::Heavy, "ReadCallLog")?;
+    let caller = authenticate(&state, &headers, Group::Heavy, Some("ReadCallLog"))?;
     let Path((account_id, extension_id)) = path.map_err(bad_path)?;
     let user = resolve(&state, &caller, &account_id, Some(&extension_id))?;
     let params = Params::from_query(uri.query().unwrap_or_default());
@@ -224,4 +237,43 @@ pub async fn call_log(
         &caller,
         calllog::page_json(&page, &query, &base, &params),
     ))
+}
+
+/// `GET`/`POST /restapi/oauth/userinfo` (Light): the signed-in user's claims, as the grant's
+/// scopes allow. Only tokens of an `openid` grant may call it (else 403, as RFC 6750 §3.1's
+/// `insufficient_scope`, in RingCentral's REST shape). The admin API can make the next answer's
+/// `sub` differ from the ID token's.
+pub async fn userinfo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let caller = authenticate(&state, &headers, Group::Light, None)?;
+    let Some(oidc) = &caller.oidc else {
+        let err = ApiError::with_top(
+            StatusCode::FORBIDDEN,
+            "InsufficientPermissions",
+            "CMN-401",
+            "[openid] scope required: this token was not issued for OpenID Connect \
+             (sign in again with scope=openid)",
+        );
+        let mut response = caller.error(err).into_response();
+        response.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(concat!(
+                "Bearer realm=\"RingCentral REST API\", ",
+                "error=\"insufficient_scope\", scope=\"openid\""
+            )),
+        );
+        return Ok(response);
+    };
+    let user = state
+        .config
+        .users
+        .get(caller.user_index)
+        .ok_or_else(|| caller.error(ApiError::unauthorized("OAU-149", "Invalid token")))?;
+    let mut claims = user_claims(user, &oidc.request);
+    if let Some(sub) = state.oidc().take_userinfo_sub() {
+        claims.insert("sub".into(), Value::from(sub));
+    }
+    Ok(respond(&caller, Value::Object(claims)))
 }

@@ -3,8 +3,10 @@
 //! RFC 6749 §4.1.2.1: a bad `client_id` or `redirect_uri` gets an error page and never a redirect
 //! (the redirect target cannot be trusted); every other error redirects back with `error`,
 //! `error_description`, `state` and `iss` (RFC 9207). PKCE with S256 is mandatory: a missing
-//! challenge or `plain` is refused (RFC 9700 §2.1.1 allows a server to insist). `scope` is ignored,
-//! as at RingCentral: permissions come from the client's registration.
+//! challenge or `plain` is refused (RFC 9700 §2.1.1 allows a server to insist). `scope` grants no
+//! permissions, as at RingCentral (they come from the client's registration); it only switches on
+//! OpenID Connect when it contains `openid`, with `email` and `profile` adding claims, and then
+//! `nonce` is kept for the ID token.
 //!
 //! [`validate`] is the only place the request's parameters are checked, and [`Refusal::into_error`]
 //! the only place a refusal becomes an answer, so the order of the checks and the answer to each
@@ -20,6 +22,7 @@ use super::request::read_form;
 use crate::config::{ClientRegistration, origin_of};
 use crate::errors::{AppError, ErrorPage, ErrorRedirect, OAuthError, annotate};
 use crate::form::Params;
+use crate::idtoken::{MAX_NONCE_CHARS, OidcRequest};
 use crate::page::{self, SignIn};
 use crate::pkce::{hash_secret, is_valid_pkce_string, random_token};
 use crate::redirect::{redirect, redirect_location};
@@ -31,12 +34,13 @@ pub const PENDING_TTL_SECS: u64 = 600;
 
 /// Parameters that may not be sent twice once the redirect URI is trusted (`state` is checked on
 /// its own, because a duplicated `state` cannot be echoed).
-const SINGLE: [&str; 5] = [
+const SINGLE: [&str; 6] = [
     "response_type",
     "code_challenge",
     "code_challenge_method",
     "prompt",
     "scope",
+    "nonce",
 ];
 
 /// Why an authorize request is refused.
@@ -84,6 +88,9 @@ pub enum BadRequest {
     MalformedCodeChallenge,
     /// `prompt=none`.
     LoginRequired,
+    /// `nonce` longer than [`MAX_NONCE_CHARS`] (an empty one counts as absent, like every
+    /// parameter).
+    BadNonce,
 }
 
 /// An authorize request that passed [`validate`].
@@ -93,6 +100,8 @@ pub struct Valid<'a> {
     pub redirect_uri: &'a str,
     pub state: Option<&'a str>,
     pub challenge: &'a str,
+    /// `Some` when `scope` contains `openid`.
+    pub oidc: Option<OidcRequest>,
 }
 
 /// Checks an authorize request's parameters, in the order that decides which error wins.
@@ -149,11 +158,16 @@ pub fn validate<'a>(app: &'a AppState, params: &'a Params) -> Result<Valid<'a>, 
         // The sandbox keeps no browser session, so silent sign-in can never succeed.
         return Err(returned(LoginRequired));
     }
+    let nonce = get("nonce");
+    if nonce.is_some_and(|n| n.chars().count() > MAX_NONCE_CHARS) {
+        return Err(returned(BadNonce));
+    }
     Ok(Valid {
         client,
         redirect_uri,
         state,
         challenge,
+        oidc: OidcRequest::from_scope(get("scope"), nonce),
     })
 }
 
@@ -228,6 +242,10 @@ impl Refusal<'_> {
                         "Parameter [code_challenge] must be 43 to 128 unreserved characters".into(),
                     ),
                     BadRequest::LoginRequired => ("login_required", "The user must sign in".into()),
+                    BadRequest::BadNonce => (
+                        "invalid_request",
+                        format!("Parameter [nonce] must be at most {MAX_NONCE_CHARS} characters"),
+                    ),
                 };
                 ErrorRedirect {
                     status: StatusCode::FOUND,
@@ -291,6 +309,7 @@ pub async fn show(
         state: valid.state.map(str::to_owned),
         challenge: valid.challenge.to_owned(),
         expires_at_ms: now + PENDING_TTL_SECS * 1000,
+        oidc: valid.oidc,
     };
     state
         .store()
@@ -379,7 +398,7 @@ pub async fn decide(
                 let mut store = state.store();
                 let pending = store.take_pending(&txn_hash, now).ok_or_else(expired)?;
                 let expires = now + state.config.code_ttl_secs * 1000;
-                store.insert_code(hash_secret(&code), &pending, user_index, expires);
+                store.insert_code(hash_secret(&code), &pending, user_index, now, expires);
             }
             let ttl = state.config.code_ttl_secs.to_string();
             let mut query = vec![("code", code.as_str())];
@@ -438,6 +457,19 @@ mod tests {
             (valid.redirect_uri, valid.state, valid.challenge),
             (CALLBACK, Some("s"), CHALLENGE)
         );
+        assert_eq!(valid.oidc, None, "no openid, no OpenID Connect");
+    }
+
+    #[test]
+    fn openid_scope_keeps_the_nonce() {
+        let app = app();
+        let nonce = "n".repeat(MAX_NONCE_CHARS);
+        let params = request(&[("scope", Some("openid+email")), ("nonce", Some(&nonce))]);
+        let oidc = validate(&app, &params).unwrap().oidc.unwrap();
+        assert_eq!(
+            (oidc.nonce, oidc.email, oidc.profile),
+            (Some(nonce), true, false)
+        );
     }
 
     #[test]
@@ -487,6 +519,7 @@ mod tests {
         use BadRequest::*;
         let app = app();
         let twice = format!("{CHALLENGE}&code_challenge={CHALLENGE}");
+        let long_nonce = "n".repeat(MAX_NONCE_CHARS + 1);
         let cases = [
             ("scope", Some("a&scope=b"), Duplicated("scope".into())),
             (
@@ -510,6 +543,8 @@ mod tests {
             ),
             ("code_challenge", Some("short"), MalformedCodeChallenge),
             ("prompt", Some("none"), LoginRequired),
+            ("nonce", Some("n&nonce=m"), Duplicated("nonce".into())),
+            ("nonce", Some(long_nonce.as_str()), BadNonce),
         ];
         for (name, value, expected) in cases {
             let params = request(&[(name, value)]);

@@ -2,7 +2,8 @@
 //!
 //! The checks run in RFC order (request syntax, grant type, client, then the grant itself) so each
 //! failure gets the RFC 6749 §5.2 error and RingCentral's OAU code. Token requests count against
-//! the user's Auth rate-limit group before the code or refresh token is consumed.
+//! the user's Auth rate-limit group before the code or refresh token is consumed. The tokens of an
+//! `openid` grant come with an `id_token` (the code exchange's echoes the `nonce`).
 
 use axum::Json;
 use axum::body::Body;
@@ -14,10 +15,11 @@ use axum::response::{IntoResponse, Response};
 use super::request::{read_form, refuse_client_credentials};
 use crate::errors::{ApiError, AppError, OAuthError, annotate, grant_label};
 use crate::form::Params;
+use crate::idtoken::IdTokenFacts;
 use crate::pkce::{RandomUnavailable, hash_secret, random_digits, random_token};
 use crate::ratelimit::{Decision, Group};
 use crate::state::AppState;
-use crate::store::{Exchange, NewTokens, Policy};
+use crate::store::{Exchange, IdTokenFor, NewTokens, Policy};
 
 /// Every parameter this endpoint reads; none may be sent twice (OAU-111).
 const PARAMS: [&str; 8] = [
@@ -77,6 +79,26 @@ fn new_tokens() -> Result<NewTokens, RandomUnavailable> {
         endpoint_id: random_token(16)?,
         session_id: random_digits(12)?,
     })
+}
+
+/// A signed ID token for a grant's fresh tokens; it lives as long as the access token.
+fn id_token(state: &AppState, wanted: &IdTokenFor, lifetime_secs: u64) -> Result<String, AppError> {
+    let user = state
+        .config
+        .users
+        .get(wanted.user_index)
+        .ok_or_else(OAuthError::server_error)?;
+    let facts = IdTokenFacts {
+        issuer: &state.base_url,
+        client_id: &wanted.client_id,
+        user,
+        grant: &wanted.grant,
+        with_nonce: wanted.with_nonce,
+        now_ms: state.clock.now_ms(),
+        lifetime_secs,
+        jti: random_token(16)?,
+    };
+    Ok(state.oidc().id_token(&facts))
 }
 
 async fn run(
@@ -176,7 +198,13 @@ async fn run(
             .refresh(&hash_secret(refresh), client_id, tokens, policy, now)
     }?;
 
-    let mut response = (StatusCode::OK, Json(issued.body)).into_response();
+    let mut body = issued.body;
+    if let Some(wanted) = &issued.id_token {
+        let id_token = id_token(state, wanted, policy.access_ttl_secs)?;
+        body["id_token"] = id_token.into();
+        state.store().update_grace(issued.grant_id, &body);
+    }
+    let mut response = (StatusCode::OK, Json(body)).into_response();
     let h = response.headers_mut();
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
