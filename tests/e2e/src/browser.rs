@@ -43,6 +43,30 @@ fn chromium_path() -> PathBuf {
 
 /// Reads chromedriver's standard output up to the line naming the port it listens on, then keeps
 /// draining it so that chromedriver never blocks on a full pipe.
+/// Starts chromedriver on a port it picks; returns it with that port once it says it listens.
+async fn start_chromedriver() -> Result<(tokio::process::Child, u16), String> {
+    let mut driver = Command::new(chromedriver_path())
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("could not start chromedriver ({e}); run `cargo xtask setup --browser`")
+        });
+    let stdout = driver.stdout.take().expect("chromedriver's piped stdout");
+    match tokio::time::timeout(Duration::from_secs(20), listening_port(stdout)).await {
+        Ok(Some(port)) => Ok((driver, port)),
+        outcome => {
+            let _ = driver.kill().await;
+            Err(match outcome {
+                Ok(_) => "it exited without saying which port it listens on".to_string(),
+                Err(_) => "it did not say which port it listens on within 20 s".to_string(),
+            })
+        }
+    }
+}
+
 async fn listening_port(stdout: tokio::process::ChildStdout) -> Option<u16> {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let mut lines = BufReader::new(stdout).lines();
@@ -113,22 +137,15 @@ impl Browser {
         // chromedriver picks a free port itself: a port picked here and released could be taken
         // by another test's server before chromedriver binds it, and the session request would
         // then go to that server.
-        let mut driver = Command::new(chromedriver_path())
-            .arg("--port=0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("could not start chromedriver ({e}); run `cargo xtask setup --browser`")
-            });
-        let stdout = driver.stdout.take().expect("chromedriver's piped stdout");
-        let port = match tokio::time::timeout(Duration::from_secs(20), listening_port(stdout)).await
-        {
-            Ok(Some(port)) => port,
-            _ => {
-                let _ = driver.kill().await;
-                panic!("chromedriver did not say which port it listens on within 20 s");
+        // On a machine loaded by parallel builds chromedriver has been seen to print nothing for
+        // 20 s now and then; a fresh one is tried before the test is failed for it.
+        let mut attempts = 1..=3;
+        let (mut driver, port) = loop {
+            let attempt = attempts.next();
+            match (attempt, start_chromedriver().await) {
+                (_, Ok(started)) => break started,
+                (Some(n @ 1..3), Err(why)) => eprintln!("chromedriver attempt {n}: {why}; again"),
+                (_, Err(why)) => panic!("chromedriver: {why} (3 attempts)"),
             }
         };
         let profile =
