@@ -48,6 +48,9 @@ pub struct EnvOptions {
     pub expose_rate_limit_headers: bool,
     /// The app talks to the sandbox through a [`Link`] the test can cut ([`Env::cut_link`]).
     pub sandbox_via_link: bool,
+    /// The sandbox's refresh grace window (`--refresh-grace-secs`): 0, strict single use, unless a
+    /// test needs RingCentral's forgiveness of a repeated refresh.
+    pub refresh_grace_secs: u64,
 }
 
 impl Default for EnvOptions {
@@ -62,6 +65,7 @@ impl Default for EnvOptions {
             config_override: None,
             expose_rate_limit_headers: false,
             sandbox_via_link: false,
+            refresh_grace_secs: 0,
         }
     }
 }
@@ -491,6 +495,7 @@ async fn spawn_sandbox(options: &EnvOptions, site_origin: &str) -> RunningSandbo
             None
         },
         expose_rate_limit_headers: options.expose_rate_limit_headers,
+        refresh_grace_secs: options.refresh_grace_secs,
         ..Default::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
