@@ -7,8 +7,8 @@
 //! `/account` and `/settings` (in-app links and full page loads) at seeded random moments, and
 //! every 500 ms checks that the user is still signed in (the session record is stored, no
 //! "session ended" or "signed out" notice, no lasting sign-in button), that the page is never
-//! blank (the main element shows text), and that the sandbox never saw a refresh token presented
-//! twice (no grant revoked, no refresh refused). Once the faults stop, the account page must show
+//! blank (the main element shows text), and that the sandbox never refused a refresh token (no
+//! grant revoked, no refresh refused; a repeat inside its grace window gets the same pair). Once the faults stop, the account page must show
 //! the user's name within a bounded time. It prints one line of figures.
 //!
 //! The seed is fixed so that a failure can be replayed; `RC_PKCE_FAULT_SEED` picks another one and
