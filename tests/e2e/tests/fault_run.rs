@@ -8,8 +8,9 @@
 //! every 500 ms checks that the user is still signed in (the session record is stored, no
 //! "session ended" or "signed out" notice, no lasting sign-in button), that the page is never
 //! blank (the main element shows text), and that the sandbox never refused a refresh token (no
-//! grant revoked, no refresh refused; a repeat inside its grace window gets the same pair). Once the faults stop, the account page must show
-//! the user's name within a bounded time. It prints one line of figures.
+//! grant revoked, no refresh refused; a repeat inside its grace window gets the same pair). Once
+//! the faults stop, the account page must show the user's name within a bounded time. It prints
+//! one line of figures.
 //!
 //! The seed is fixed so that a failure can be replayed; `RC_PKCE_FAULT_SEED` picks another one and
 //! `RC_PKCE_FAULT_LIFETIMES` makes the run longer (e.g. for a soak run on a workstation). The
