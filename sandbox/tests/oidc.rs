@@ -81,24 +81,27 @@ impl Sb {
             .cloned()
     }
 
+    /// GETs `path` as the app's page would (with its `Origin`), checks that the answer is CORS-enabled
+    /// for it, and returns its status and JSON.
+    async fn get_from_page(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .header("origin", ORIGIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            header(response.headers(), "access-control-allow-origin").as_deref(),
+            Some(ORIGIN),
+            "{path}"
+        );
+        json_of(response).await
+    }
+
     /// Signs in as the demo user with `extra` authorize parameters and exchanges the code.
     async fn login_with(&self, extra: &[(&str, &str)]) -> (Callback, Tokens) {
-        let query = Sb::authorize_query(DEMO_CLIENT, DEMO_REDIRECT, CHALLENGE, extra);
-        let page = self.get_authorize(&query).await;
-        assert_eq!(page.status(), StatusCode::OK, "sign-in page");
-        let txn = txn_of(&page.text().await.unwrap_or_default());
-        let response = self
-            .post_decision(&[
-                ("txn", &txn),
-                ("username", "demo@example.com"),
-                ("password", "demo-password"),
-                ("decision", "allow"),
-            ])
-            .await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        let callback = Callback {
-            url: location(&response).expect("callback"),
-        };
+        let callback = self.sign_in_with(CHALLENGE, extra).await;
         let exchanged = self.exchange(&callback.code(), VERIFIER).await;
         assert_eq!(exchanged.status(), StatusCode::OK);
         (callback, tokens_of(exchanged.json().await.expect("json")))
@@ -196,18 +199,7 @@ async fn assert_good(sb: &Sb, jws: &Jws, nonce: Option<&str>) {
 #[tokio::test]
 async fn discovery_names_the_sandbox_and_its_endpoints() {
     let sb = start_with(no_limits()).await;
-    let response = sb
-        .http
-        .get(sb.url("/.well-known/openid-configuration"))
-        .header("origin", ORIGIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        header(response.headers(), "access-control-allow-origin").as_deref(),
-        Some(ORIGIN)
-    );
-    let (status, doc) = json_of(response).await;
+    let (status, doc) = sb.get_from_page("/.well-known/openid-configuration").await;
     assert_eq!(status, StatusCode::OK);
     let b = &sb.base;
     assert_eq!(doc["issuer"], b.as_str());
@@ -275,18 +267,7 @@ async fn discovery_names_the_sandbox_and_its_endpoints() {
 #[tokio::test]
 async fn jwks_lists_2048_bit_rs256_signing_keys() {
     let sb = start_with(no_limits()).await;
-    let response = sb
-        .http
-        .get(sb.url("/restapi/oauth/jwks"))
-        .header("origin", ORIGIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        header(response.headers(), "access-control-allow-origin").as_deref(),
-        Some(ORIGIN)
-    );
-    let (_, jwks) = json_of(response).await;
+    let (_, jwks) = sb.get_from_page("/restapi/oauth/jwks").await;
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     let k = &keys[0];

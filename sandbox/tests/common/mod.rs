@@ -192,7 +192,22 @@ impl Sb {
         user: &str,
         password: &str,
     ) -> Callback {
-        let txn = self.open_sign_in(client, redirect, challenge).await;
+        let query = Self::authorize_query(client, redirect, challenge, &[]);
+        self.allow(&query, user, password).await
+    }
+
+    /// Signs in as the demo user for the demo client, with `extra` authorize parameters.
+    pub async fn sign_in_with(&self, challenge: &str, extra: &[(&str, &str)]) -> Callback {
+        let query = Self::authorize_query(DEMO_CLIENT, DEMO_REDIRECT, challenge, extra);
+        self.allow(&query, "demo@example.com", "demo-password")
+            .await
+    }
+
+    /// Loads the sign-in page for `query`, allows as `user` and returns the callback.
+    async fn allow(&self, query: &[(String, String)], user: &str, password: &str) -> Callback {
+        let page = self.get_authorize(query).await;
+        assert_eq!(page.status(), StatusCode::OK, "sign-in page");
+        let txn = txn_of(&page.text().await.expect("page body"));
         let response = self
             .post_decision(&[
                 ("txn", &txn),
