@@ -139,13 +139,15 @@ impl Browser {
         // then go to that server.
         // On a machine loaded by parallel builds chromedriver has been seen to print nothing for
         // 20 s now and then; a fresh one is tried before the test is failed for it.
-        let mut attempts = 1..=3;
+        let mut attempt = 0;
         let (mut driver, port) = loop {
-            let attempt = attempts.next();
-            match (attempt, start_chromedriver().await) {
-                (_, Ok(started)) => break started,
-                (Some(n @ 1..3), Err(why)) => eprintln!("chromedriver attempt {n}: {why}; again"),
-                (_, Err(why)) => panic!("chromedriver: {why} (3 attempts)"),
+            attempt += 1;
+            match start_chromedriver().await {
+                Ok(started) => break started,
+                Err(why) if attempt < 3 => {
+                    eprintln!("chromedriver attempt {attempt}: {why}; again")
+                }
+                Err(why) => panic!("chromedriver: {why} (3 attempts)"),
             }
         };
         let profile =
