@@ -122,6 +122,12 @@ async fn a_fetched_config_parses_to_the_expected_app_config() {
             ui_locales: None,
             brand_id: None,
             display: None,
+            discovery: false,
+            explicit: vec![],
+            iss_optional: true,
+            jwks_uri: format!("{DEVTEST_SERVER}/restapi/oauth/jwks"),
+            openid: false,
+            userinfo_endpoint: format!("{DEVTEST_SERVER}/restapi/oauth/userinfo"),
         }
     );
 }

@@ -63,7 +63,9 @@ fn sample_session(access: &str, refresh: &str) -> StoredSession {
             scope: Some("ReadAccounts".into()),
             owner_id: Some("owner-1".into()),
             endpoint_id: None,
+            id_token: None,
         },
+        identity: None,
     }
 }
 

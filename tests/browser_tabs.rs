@@ -82,7 +82,9 @@ fn session(grant: &str, generation: u64, access: &str) -> StoredSession {
             scope: None,
             owner_id: None,
             endpoint_id: None,
+            id_token: None,
         },
+        identity: None,
     }
 }
 

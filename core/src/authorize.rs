@@ -71,6 +71,9 @@ pub struct PendingAuthorization {
     /// ([`crate::session::accept_callback`]).
     pub binding: ServerBinding,
     pub created_at: Timestamp,
+    /// The OpenID Connect `nonce` sent with the request (as random as the `state`), which the ID
+    /// token must carry back; `None` for a sign-in without OpenID Connect.
+    pub nonce: Option<StateToken>,
 }
 
 impl PendingAuthorization {
@@ -100,6 +103,8 @@ pub struct AuthorizeRequest {
     /// `page`, `popup`, `touch` or `mobile`.
     pub display: Option<String>,
     pub login_hint: Option<String>,
+    /// OpenID Connect: a fresh `nonce` goes with the request (`scope` already names `openid`).
+    pub openid: bool,
 }
 
 impl AuthorizeRequest {
@@ -108,6 +113,7 @@ impl AuthorizeRequest {
         &self,
         state: &StateToken,
         challenge: &CodeChallenge,
+        nonce: Option<&StateToken>,
     ) -> Vec<(&'static str, String)> {
         let mut p = vec![
             ("response_type", "code".to_string()),
@@ -117,6 +123,9 @@ impl AuthorizeRequest {
             ("code_challenge", challenge.as_str().to_string()),
             ("code_challenge_method", challenge.method().to_string()),
         ];
+        if let Some(nonce) = nonce {
+            p.push(("nonce", nonce.expose().to_string()));
+        }
         let optional = [
             ("scope", &self.scope),
             ("prompt", &self.prompt),
@@ -133,8 +142,13 @@ impl AuthorizeRequest {
         p
     }
 
-    pub fn url(&self, state: &StateToken, challenge: &CodeChallenge) -> String {
-        let params = self.parameters(state, challenge);
+    pub fn url(
+        &self,
+        state: &StateToken,
+        challenge: &CodeChallenge,
+        nonce: Option<&StateToken>,
+    ) -> String {
+        let params = self.parameters(state, challenge, nonce);
         let encoded = form_encode(params.iter().map(|(k, v)| (*k, v.as_str())));
         append_query(&self.endpoint, &encoded)
     }
@@ -159,9 +173,13 @@ pub fn start(
     let verifier = CodeVerifier::generate(rng)?;
     let state = StateToken::generate(rng)?;
     let tab_key = TabKey::generate(rng)?;
+    let nonce = match request.openid {
+        true => Some(StateToken::generate(rng)?),
+        false => None,
+    };
     let challenge = verifier.challenge();
-    let parameters = request.parameters(&state, &challenge);
-    let url = request.url(&state, &challenge);
+    let parameters = request.parameters(&state, &challenge, nonce.as_ref());
+    let url = request.url(&state, &challenge, nonce.as_ref());
     Ok(Started {
         pending: PendingAuthorization {
             state,
@@ -170,6 +188,7 @@ pub fn start(
             tab_key,
             binding: binding.clone(),
             created_at: now,
+            nonce,
         },
         url,
         challenge,

@@ -18,6 +18,13 @@ pub struct ServerBinding {
     pub revoke_endpoint: String,
     pub api_base: String,
     pub issuer: Option<String>,
+    /// The callback may come without `iss` (RFC 9207); one that carries it is still held to
+    /// `issuer`. Set for an issuer the app only knows for its ID tokens (OpenID Connect without a
+    /// configured `issuer`), and by a discovery document that does not promise `iss`. Not part
+    /// of [`ServerBinding::differs_from`]: it changes how a callback is read, not where a record
+    /// belongs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub iss_optional: bool,
 }
 
 /// Which part of a record's [`ServerBinding`] the current configuration does not share. The first
@@ -77,6 +84,7 @@ mod tests {
             revoke_endpoint: "http://127.0.0.1:5001/restapi/oauth/revoke".into(),
             api_base: "http://127.0.0.1:5001/restapi/v1.0".into(),
             issuer: Some("http://127.0.0.1:5001".into()),
+            iss_optional: false,
         }
     }
 

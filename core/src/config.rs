@@ -109,6 +109,19 @@ pub struct AppConfig {
     pub api_base: String,
     pub scope: Option<String>,
     pub issuer: Option<String>,
+    /// The callback may come without `iss` ([`ServerBinding::iss_optional`]).
+    pub iss_optional: bool,
+    /// Sign in with OpenID Connect: `openid` in the scope, a `nonce`, and an ID token verified
+    /// against the server's keys before anything else is done with the tokens.
+    pub openid: bool,
+    /// Read the endpoints from `{issuer}/.well-known/openid-configuration` at start
+    /// ([`apply_discovery`]); those set in config.json win.
+    pub discovery: bool,
+    /// The server's key set (RFC 7517), for ID token signatures.
+    pub jwks_uri: String,
+    pub userinfo_endpoint: String,
+    /// The endpoint keys config.json set itself, which a discovery document does not replace.
+    pub explicit: Vec<&'static str>,
     pub token_storage: TokenStorage,
     pub prompt: Option<String>,
     pub ui_locales: Option<String>,
@@ -122,13 +135,24 @@ impl AppConfig {
             endpoint: self.authorize_endpoint.clone(),
             client_id: self.client_id.clone(),
             redirect_uri: self.redirect_uri.clone(),
-            scope: self.scope.clone(),
+            scope: self.request_scope(),
+            openid: self.openid,
             prompt: self.prompt.clone(),
             ui_locales: self.ui_locales.clone(),
             brand_id: self.brand_id.clone(),
             display: self.display.clone(),
             login_hint: None,
         }
+    }
+
+    /// The `scope` sent: the configured one, with `openid` in front when OpenID Connect is on and
+    /// the scope does not name it already (`email` and `profile` only when configured).
+    pub fn request_scope(&self) -> Option<String> {
+        let configured = self.scope.as_deref().unwrap_or("");
+        if !self.openid || configured.split(' ').any(|s| s == "openid") {
+            return self.scope.clone();
+        }
+        Some(format!("openid {configured}").trim_end().to_string())
     }
 
     /// What a pending sign-in or a session made with this configuration is bound to.
@@ -139,6 +163,7 @@ impl AppConfig {
             revoke_endpoint: self.revoke_endpoint.clone(),
             api_base: self.api_base.clone(),
             issuer: self.issuer.clone(),
+            iss_optional: self.iss_optional,
         }
     }
 
@@ -149,8 +174,10 @@ impl AppConfig {
 
     /// The origins the app talks to with `fetch` (for a Content-Security-Policy `connect-src`).
     pub fn connect_origins(&self) -> Vec<String> {
+        let openid = [&self.jwks_uri, &self.userinfo_endpoint];
         let mut v: Vec<String> = [&self.token_endpoint, &self.revoke_endpoint, &self.api_base]
-            .iter()
+            .into_iter()
+            .chain(openid.into_iter().filter(|_| self.openid))
             .filter_map(|u| HttpUrl::parse(u).ok().map(|p| p.origin()))
             .collect();
         v.sort();
@@ -210,7 +237,7 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
-const KNOWN_KEYS: [&str; 14] = [
+const KNOWN_KEYS: [&str; 18] = [
     "client_id",
     "server",
     "redirect_uri",
@@ -220,6 +247,10 @@ const KNOWN_KEYS: [&str; 14] = [
     "api_base",
     "scope",
     "issuer",
+    "openid",
+    "discovery",
+    "jwks_uri",
+    "userinfo_endpoint",
     "token_storage",
     "prompt",
     "ui_locales",
@@ -315,9 +346,35 @@ fn validate(map: &Map<String, Value>, page_base: &str) -> Result<AppConfig, Conf
         ));
     }
 
-    let server = match string("server")? {
-        Some(s) => endpoint("server", &s)?.trim_end_matches('/').to_string(),
-        None => PRODUCTION_SERVER.to_string(),
+    let flag = |key: &str| -> Result<bool, ConfigError> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(ConfigError::field(
+                key,
+                format!("must be true or false, not {}.", type_name(other)),
+                format!("Write \"{key}\": true (without quotes), or leave it out."),
+            )),
+        }
+    };
+    let configured_issuer = match string("issuer")? {
+        Some(i) => Some(issuer("issuer", &i)?),
+        None => None,
+    };
+    let discovery = flag("discovery")?;
+    if discovery && configured_issuer.is_none() {
+        return Err(ConfigError::field(
+            "discovery",
+            "needs an `issuer`: the metadata document is read from the issuer's /.well-known/openid-configuration, and its `issuer` must equal the configured one.",
+            "Add \"issuer\": \"https://platform.ringcentral.com\" (or your server's issuer), or remove \"discovery\".",
+        ));
+    }
+    let server = match (string("server")?, &configured_issuer) {
+        (Some(s), _) => endpoint("server", &s)?.trim_end_matches('/').to_string(),
+        // With discovery the issuer names the server; the REST API (which discovery does not
+        // name) is expected beside it, as at RingCentral.
+        (None, Some(i)) if discovery => i.clone(),
+        (None, _) => PRODUCTION_SERVER.to_string(),
     };
     let derived = |key: &str, path: &str| -> Result<String, ConfigError> {
         match string(key)? {
@@ -331,6 +388,19 @@ fn validate(map: &Map<String, Value>, page_base: &str) -> Result<AppConfig, Conf
     let api_base = derived("api_base", "/restapi/v1.0")?
         .trim_end_matches('/')
         .to_string();
+    let jwks_uri = derived("jwks_uri", "/restapi/oauth/jwks")?;
+    let userinfo_endpoint = derived("userinfo_endpoint", "/restapi/oauth/userinfo")?;
+    let mut explicit = Vec::new();
+    for key in ENDPOINT_KEYS {
+        if string(key)?.is_some() {
+            explicit.push(key);
+        }
+    }
+    let scope = string("scope")?;
+    let openid = flag("openid")?
+        || scope
+            .as_deref()
+            .is_some_and(|s| s.split(' ').any(|w| w == "openid"));
 
     let default_redirect = format!("{}oauth2callback", page.origin() + &base_path(&page));
     let redirect_uri = match string("redirect_uri")? {
@@ -364,8 +434,13 @@ fn validate(map: &Map<String, Value>, page_base: &str) -> Result<AppConfig, Conf
         }
         None => default_redirect,
     };
-    let issuer = match string("issuer")? {
-        Some(i) => Some(issuer("issuer", &i)?),
+    // An ID token is held to an issuer: without a configured one, the server's own URL (which is
+    // RingCentral's issuer). The callback's `iss` is then not required, only checked when sent:
+    // the issuer was not configured to be required.
+    let iss_optional = configured_issuer.is_none();
+    let issuer = match configured_issuer {
+        Some(i) => Some(i),
+        None if openid => Some(issuer("server", &server)?),
         None => None,
     };
     let token_storage = match string("token_storage")?.as_deref() {
@@ -407,8 +482,14 @@ fn validate(map: &Map<String, Value>, page_base: &str) -> Result<AppConfig, Conf
         token_endpoint,
         revoke_endpoint,
         api_base,
-        scope: string("scope")?,
+        scope,
         issuer,
+        iss_optional,
+        openid,
+        discovery,
+        jwks_uri,
+        userinfo_endpoint,
+        explicit,
         token_storage,
         prompt: string("prompt")?,
         ui_locales: string("ui_locales")?,
@@ -416,6 +497,16 @@ fn validate(map: &Map<String, Value>, page_base: &str) -> Result<AppConfig, Conf
         display: string("display")?,
     })
 }
+
+/// The endpoint keys a discovery document can fill in, unless config.json sets them.
+pub const ENDPOINT_KEYS: [&str; 6] = [
+    "authorize_endpoint",
+    "token_endpoint",
+    "revoke_endpoint",
+    "api_base",
+    "jwks_uri",
+    "userinfo_endpoint",
+];
 
 /// The path of the app's base, `/` or `/sub/path/`.
 fn base_path(page: &HttpUrl) -> String {
@@ -566,7 +657,17 @@ impl Settings {
             token_endpoint: join(&server, "/restapi/oauth/token"),
             revoke_endpoint: join(&server, "/restapi/oauth/revoke"),
             api_base: join(&server, "/restapi/v1.0"),
-            issuer: self.preset.issuer().map(str::to_string),
+            jwks_uri: join(&server, "/restapi/oauth/jwks"),
+            userinfo_endpoint: join(&server, "/restapi/oauth/userinfo"),
+            issuer: self
+                .preset
+                .issuer()
+                .or(deployed.openid.then_some(self.preset.server()))
+                .map(str::to_string),
+            iss_optional: self.preset.issuer().is_none(),
+            // The deployed document describes the deployed issuer, not the chosen server.
+            discovery: false,
+            explicit: Vec::new(),
             server,
             ..deployed.clone()
         }

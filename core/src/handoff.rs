@@ -41,6 +41,7 @@ mod tests {
             revoke_endpoint: "https://a.example/restapi/oauth/revoke".into(),
             api_base: "https://a.example".into(),
             issuer: None,
+            iss_optional: false,
         }
     }
 

@@ -9,7 +9,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::time::Timestamp;
 
@@ -32,7 +32,7 @@ pub struct IdToken {
 }
 
 /// The claims this client reads. Others are ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
     pub sub: String,
@@ -59,7 +59,7 @@ pub struct Claims {
 }
 
 /// `aud` is one string or an array of them (RFC 7519 §4.1.3).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Audience {
     One(String),

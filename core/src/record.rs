@@ -12,6 +12,7 @@ use thiserror::Error;
 use crate::authorize::{PendingAuthorization, StateToken};
 use crate::binding::ServerBinding;
 use crate::error::{ApiError, oauth_kind};
+use crate::id_token::Claims;
 use crate::inspector::Inspector;
 use crate::pkce::CodeVerifier;
 use crate::secret::{AccessToken, RefreshToken};
@@ -98,6 +99,9 @@ struct SessionV2 {
     scope: Option<String>,
     owner_id: Option<String>,
     endpoint_id: Option<String>,
+    /// The verified ID token's claims (OpenID Connect sign-ins only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    identity: Option<Claims>,
 }
 
 pub fn encode_session(s: &StoredSession) -> String {
@@ -119,6 +123,7 @@ pub fn encode_session(s: &StoredSession) -> String {
             scope: t.scope.clone(),
             owner_id: t.owner_id.clone(),
             endpoint_id: t.endpoint_id.clone(),
+            identity: s.identity.clone(),
         },
     )
 }
@@ -158,7 +163,9 @@ pub fn decode_session(text: &str) -> Result<StoredSession, RecordError> {
             scope: r.scope,
             owner_id: r.owner_id,
             endpoint_id: r.endpoint_id,
+            id_token: None,
         },
+        identity: r.identity,
     })
 }
 
@@ -170,6 +177,8 @@ struct PendingOut<'a> {
     tab_key: String,
     binding: &'a ServerBinding,
     created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -180,6 +189,8 @@ struct PendingIn {
     tab_key: String,
     binding: ServerBinding,
     created_at: Timestamp,
+    #[serde(default)]
+    nonce: Option<String>,
 }
 
 pub fn encode_pending(p: &PendingAuthorization) -> String {
@@ -192,6 +203,7 @@ pub fn encode_pending(p: &PendingAuthorization) -> String {
             tab_key: p.tab_key.to_text(),
             binding: &p.binding,
             created_at: p.created_at,
+            nonce: p.nonce.as_ref().map(StateToken::expose),
         },
     )
 }
@@ -215,6 +227,7 @@ pub fn decode_pending(text: &str) -> Result<PendingAuthorization, RecordError> {
         tab_key,
         binding: r.binding,
         created_at: r.created_at,
+        nonce: r.nonce.map(StateToken::from_stored),
     })
 }
 
@@ -317,6 +330,7 @@ mod tests {
             tab_key: TabKey::from_bytes([5; crate::tab_key::TAB_KEY_BYTES]),
             binding: binding(),
             tokens,
+            identity: None,
         }
     }
 
@@ -339,6 +353,7 @@ mod tests {
             revoke_endpoint: "https://h/r".into(),
             api_base: "https://h/api".into(),
             issuer: Some("https://h".into()),
+            iss_optional: false,
         }
     }
 

@@ -57,8 +57,20 @@ secret_string!(
     RefreshToken
 );
 
+secret_string!(
+    /// An OpenID Connect ID token as the token endpoint sent it (a JWS). Not a credential for the
+    /// API, but it carries the user's personal data: it is shown only in the inspector, masked.
+    IdTokenText
+);
+
 // Requests in flight, the stored session and the cross-tab channel each need a copy of the tokens.
 impl Clone for AccessToken {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl Clone for IdTokenText {
     fn clone(&self) -> Self {
         Self(self.0.clone())
     }

@@ -9,7 +9,7 @@ use thiserror::Error;
 
 use crate::error::{ApiError, parse_error_response};
 use crate::pkce::CodeVerifier;
-use crate::secret::{AccessToken, AuthorizationCode, RefreshToken, mask};
+use crate::secret::{AccessToken, AuthorizationCode, IdTokenText, RefreshToken, mask};
 use crate::time::Timestamp;
 use crate::url::form_encode;
 
@@ -161,6 +161,9 @@ pub struct TokenSet {
     pub scope: Option<String>,
     pub owner_id: Option<String>,
     pub endpoint_id: Option<String>,
+    /// The OpenID Connect ID token, when the server sent one: checked by the session
+    /// ([`crate::id_token`]) and then dropped (its verified claims are the session's identity).
+    pub id_token: Option<IdTokenText>,
 }
 
 impl TokenSet {
@@ -234,6 +237,7 @@ struct RawTokenResponse {
     scope: Option<String>,
     owner_id: Option<serde_json::Value>,
     endpoint_id: Option<String>,
+    id_token: Option<String>,
 }
 
 fn lifetime(
@@ -341,6 +345,7 @@ pub fn parse_token_response(body: &[u8], now: Timestamp) -> Result<TokenSet, Tok
         scope: raw.scope.filter(|s| !s.trim().is_empty()),
         owner_id,
         endpoint_id: raw.endpoint_id,
+        id_token: nonempty("id_token", raw.id_token)?.map(IdTokenText::new),
     })
 }
 

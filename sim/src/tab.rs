@@ -160,6 +160,7 @@ fn binding() -> ServerBinding {
         revoke_endpoint: format!("{SERVER_ORIGIN}/restapi/oauth/revoke"),
         api_base: format!("{SERVER_ORIGIN}/restapi/v1.0"),
         issuer: None,
+        iss_optional: false,
     }
 }
 

@@ -372,6 +372,7 @@ fn signed_in_tab(access: &str, due_in: i64) -> Fake {
         tab_key: TabKey::from_bytes([4; TAB_KEY_BYTES]),
         binding: config().binding(),
         tokens: set,
+        identity: None,
     };
     fake.store(Area::Tokens, keys::SESSION, &encode_session(&session))
         .unwrap();

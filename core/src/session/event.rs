@@ -7,6 +7,7 @@ use crate::authorize::PendingAuthorization;
 use crate::binding::{BindingField, ServerBinding};
 use crate::callback::CallbackRejection;
 use crate::error::ApiError;
+use crate::id_token::Claims;
 use crate::inspector::Step;
 use crate::storage::StorageError;
 use crate::tab_key::TabKey;
@@ -77,6 +78,9 @@ pub struct StoredSession {
     /// The client and server the tokens belong to.
     pub binding: ServerBinding,
     pub tokens: TokenSet,
+    /// Who signed in, from the ID token whose signature and claims were verified (OpenID Connect
+    /// sign-ins only; a newer verified ID token from a refresh replaces it).
+    pub identity: Option<Claims>,
 }
 
 /// Messages between tabs that share a grant.

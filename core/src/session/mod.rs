@@ -432,6 +432,7 @@ impl Session {
                         tab_key: x.exchange.tab_key().clone(),
                         binding: x.exchange.binding().clone(),
                         tokens,
+                        identity: None,
                     };
                     self.state = State::SignedIn(SignedIn::new(stored.clone()));
                     fx.push(Effect::StoreSession(stored));
@@ -468,6 +469,7 @@ impl Session {
                             tab_key: s.current.tab_key.clone(),
                             binding: s.current.binding.clone(),
                             tokens,
+                            identity: s.current.identity.clone(),
                         };
                         s.current = stored.clone();
                         s.refresh = Refresh::Idle;

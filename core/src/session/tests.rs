@@ -19,6 +19,7 @@ fn demo() -> ServerBinding {
         revoke_endpoint: "http://127.0.0.1:5001/restapi/oauth/revoke".into(),
         api_base: "http://127.0.0.1:5001/restapi/v1.0".into(),
         issuer: None,
+        iss_optional: false,
     }
 }
 
@@ -748,6 +749,7 @@ fn without_a_refresh_token_the_session_ends_with_the_access_token() {
                 tab_key: key(),
                 binding: demo(),
                 tokens: tokens(T0, 3600, None),
+                identity: None,
             }),
             discarded: None,
         },
@@ -771,6 +773,7 @@ fn restore_of_an_expired_session_clears_it() {
                 tab_key: key(),
                 binding: demo(),
                 tokens: tokens(T0, 3600, Some(("R", 60))),
+                identity: None,
             }),
             discarded: None,
         },
@@ -803,6 +806,7 @@ fn restore_after_sleep_refreshes_overdue_tokens() {
                 tab_key: key(),
                 binding: demo(),
                 tokens: tokens(T0, 3600, Some(("R", 604800))),
+                identity: None,
             }),
             discarded: None,
         },
@@ -908,6 +912,7 @@ fn another_tabs_tokens_are_adopted_without_a_request() {
         tab_key: tab_key.clone(),
         binding: demo(),
         tokens: tokens(now, 3600, Some(("RT1", 604800))),
+        identity: None,
     };
     let fx = s.handle(Event::FromOtherTab(Broadcast::Tokens(shared.clone())), now);
     assert!(has(
@@ -938,6 +943,7 @@ fn older_or_foreign_broadcasts_are_ignored() {
             tab_key: tab_key.clone(),
             binding: demo(),
             tokens: tokens(T0, 60, None),
+            identity: None,
         }),
         Broadcast::Tokens(StoredSession {
             grant_id: "other".into(),
@@ -945,6 +951,7 @@ fn older_or_foreign_broadcasts_are_ignored() {
             tab_key: tab_key.clone(),
             binding: demo(),
             tokens: tokens(T0, 60, None),
+            identity: None,
         }),
         Broadcast::SignedOut {
             grant_id: "other".into(),
@@ -1196,6 +1203,7 @@ fn a_401_with_adopted_tokens_refreshes_them_under_their_own_lock() {
             tab_key: tab_key.clone(),
             binding: demo(),
             tokens: tokens(now, 3600, Some(("RT1", 604800))),
+            identity: None,
         })),
         now,
     );
@@ -1650,6 +1658,7 @@ fn tokens_adopted_during_a_wait_withdraw_it_and_nothing_is_sent_at_its_limit() {
             tab_key,
             binding: demo(),
             tokens: tokens(asked, 3600, Some(("RT1", 604800))),
+            identity: None,
         })),
         asked,
     );

@@ -385,6 +385,7 @@ pub(crate) mod testing {
                 revoke_endpoint: "https://idp.example/revoke".into(),
                 api_base: "https://idp.example/api".into(),
                 issuer: None,
+                iss_optional: false,
             },
             tokens: TokenSet {
                 access_token: AccessToken::new(access),
@@ -397,7 +398,9 @@ pub(crate) mod testing {
                 scope: None,
                 owner_id: None,
                 endpoint_id: None,
+                id_token: None,
             },
+            identity: None,
         }
     }
 
