@@ -195,6 +195,13 @@ pub fn parse_callback(
     }
 }
 
+/// Whether the callback URL carries an `iss` parameter (RFC 9207).
+pub fn names_issuer(url: &str) -> bool {
+    query_of(url)
+        .map(parse_query)
+        .is_some_and(|params| params.iter().any(|(k, _)| k == "iss"))
+}
+
 /// True when the URL carries OAuth response parameters, so the address bar must be cleaned even
 /// when the callback is refused.
 pub fn carries_response_parameters(url: &str) -> bool {

@@ -74,7 +74,12 @@ pub fn accept_callback(
     current: &ServerBinding,
     now: Timestamp,
 ) -> CallbackVerdict {
-    let outcome = parse_callback(url, pending, current.issuer.as_deref(), now);
+    // RFC 9207: an issuer the callback need not name is still held to when it does.
+    let expected_issuer = current
+        .issuer
+        .as_deref()
+        .filter(|_| !current.iss_optional || crate::callback::names_issuer(url));
+    let outcome = parse_callback(url, pending, expected_issuer, now);
     // Checked once the state matched (a forged callback must not cancel the sign-in): the code
     // and verifier go to no token endpoint but the one the sign-in started with.
     if outcome.is_ok()
