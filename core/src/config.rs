@@ -115,7 +115,7 @@ pub struct AppConfig {
     /// against the server's keys before anything else is done with the tokens.
     pub openid: bool,
     /// Read the endpoints from `{issuer}/.well-known/openid-configuration` at start
-    /// ([`apply_discovery`]); those set in config.json win.
+    /// ([`crate::discovery::configure`]); those set in config.json win.
     pub discovery: bool,
     /// The server's key set (RFC 7517), for ID token signatures.
     pub jwks_uri: String,
@@ -173,11 +173,16 @@ impl AppConfig {
     }
 
     /// The origins the app talks to with `fetch` (for a Content-Security-Policy `connect-src`).
+    /// With discovery, the issuer's too (the document is read from it); the endpoints the
+    /// document names are only known at run time, so these are the ones of config.json and
+    /// their defaults beside the server ([`crate::discovery::policy_assumption`]).
     pub fn connect_origins(&self) -> Vec<String> {
         let openid = [&self.jwks_uri, &self.userinfo_endpoint];
+        let issuer = self.issuer.iter().filter(|_| self.discovery);
         let mut v: Vec<String> = [&self.token_endpoint, &self.revoke_endpoint, &self.api_base]
             .into_iter()
             .chain(openid.into_iter().filter(|_| self.openid))
+            .chain(issuer)
             .filter_map(|u| HttpUrl::parse(u).ok().map(|p| p.origin()))
             .collect();
         v.sort();
@@ -688,6 +693,22 @@ pub fn encode_settings(s: &Settings) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 
+/// What the first-load modules may do.
+impl AppConfig {
+    /// Whether the home page's first-load module may draw the sign-in button. Not with discovery:
+    /// the authorize endpoint is in a document only the app reads.
+    pub fn first_load_home(&self) -> bool {
+        !self.discovery
+    }
+
+    /// Whether the redirect URI's first-load module may send the token POST and the account
+    /// GETs. Not with discovery (the endpoints are in the document), nor with OpenID Connect: the
+    /// ID token must be verified before any API call, which only the app does.
+    pub fn first_load_callback(&self) -> bool {
+        !self.discovery && !self.openid
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -973,6 +994,44 @@ mod tests {
             Some(ServerPreset::Production)
         );
         assert_eq!(ServerPreset::matching("https://other"), None);
+    }
+
+    #[test]
+    fn first_load_modules_step_aside_where_only_the_app_can_act() {
+        let plain = ok(r#"{"client_id":"a"}"#);
+        assert!(plain.first_load_home() && plain.first_load_callback());
+        let openid = ok(r#"{"client_id":"a","openid":true}"#);
+        assert!(openid.first_load_home(), "authorize::start draws the nonce");
+        assert!(
+            !openid.first_load_callback(),
+            "the ID token is verified first"
+        );
+        let discovery = ok(r#"{"client_id":"a","issuer":"https://idp.example","discovery":true}"#);
+        assert!(!discovery.first_load_home() && !discovery.first_load_callback());
+        // A visitor's Settings turn discovery off, and the modules may run again.
+        let visitor = Settings {
+            client_id: "b".into(),
+            preset: ServerPreset::Local,
+        }
+        .apply(&discovery);
+        assert!(visitor.first_load_home() && visitor.first_load_callback());
+    }
+
+    #[test]
+    fn with_discovery_the_policy_covers_the_issuer() {
+        let c = ok(
+            r#"{"client_id":"a","issuer":"https://idp.example/tenant","server":"https://rc.example","discovery":true}"#,
+        );
+        assert_eq!(
+            c.connect_origins(),
+            ["https://idp.example", "https://rc.example"]
+        );
+        let csp = content_security_policy(&c);
+        assert!(csp.contains("connect-src 'self' https://idp.example https://rc.example https://platform.ringcentral.com"), "{csp}");
+        // The issuer alone is not fetched from without discovery.
+        let c =
+            ok(r#"{"client_id":"a","issuer":"https://idp.example","server":"https://rc.example"}"#);
+        assert_eq!(c.connect_origins(), ["https://rc.example"]);
     }
 
     proptest! {

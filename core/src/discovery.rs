@@ -1,13 +1,17 @@
-//! OpenID Connect Discovery 1.0 / RFC 8414, sans I/O: where an issuer's metadata lives, and its
-//! document read and held to what a public PKCE client needs. Groundwork for issue 19: the app
-//! does not fetch it yet.
+//! OpenID Connect Discovery 1.0 / RFC 8414, sans I/O: where an issuer's metadata lives, its
+//! document read and held to what a public PKCE client needs, and the configuration the app runs
+//! with once it is read. With `"discovery": true` in config.json the browser's config loader
+//! fetches the document once per page load and hands the answer to [`configure`]; this module
+//! decides everything about it.
 //!
 //! The document is trusted only as far as its `issuer` matches the configured one exactly (OpenID
 //! Discovery §4.3: otherwise a server could name another's endpoints), and only endpoints this app
-//! would accept in `config.json` (https, or plain http on loopback) are taken from it.
+//! would accept in `config.json` (https, or plain http on loopback) are taken from it. Endpoints
+//! config.json sets itself win over the document's ([`apply_discovery`]).
 
 use serde_json::{Map, Value};
 
+use crate::config::{AppConfig, ConfigError};
 use crate::url::HttpUrl;
 
 /// Longer than any real metadata document; refused before parsing.
@@ -155,6 +159,146 @@ pub fn parse_discovery(url: &str, text: &str, issuer: &str) -> Result<Discovery,
     })
 }
 
+/// Where the document of `config`'s issuer is, when config.json asks for discovery (and no
+/// visitor Settings turned it off); `None` when the configuration is complete as it is.
+pub fn document_url(config: &AppConfig) -> Option<String> {
+    match (&config.issuer, config.discovery) {
+        (Some(issuer), true) => Some(discovery_url(issuer)),
+        _ => None,
+    }
+}
+
+/// `config` with the endpoints `discovery` names, except those config.json set itself
+/// ([`AppConfig::explicit`]: the deployer's choice wins). A document without a revocation,
+/// userinfo or JWKS endpoint leaves the config's own. A server that says it sends `iss` on the
+/// callback (RFC 9207) has a callback without it refused; one that does not say so may leave it
+/// out (it is still held to the issuer when it sends one).
+pub fn apply_discovery(config: &AppConfig, discovery: &Discovery) -> AppConfig {
+    let mut applied = config.clone();
+    let named = [
+        (
+            "authorize_endpoint",
+            &mut applied.authorize_endpoint,
+            Some(&discovery.authorization_endpoint),
+        ),
+        (
+            "token_endpoint",
+            &mut applied.token_endpoint,
+            Some(&discovery.token_endpoint),
+        ),
+        (
+            "revoke_endpoint",
+            &mut applied.revoke_endpoint,
+            discovery.revocation_endpoint.as_ref(),
+        ),
+        (
+            "userinfo_endpoint",
+            &mut applied.userinfo_endpoint,
+            discovery.userinfo_endpoint.as_ref(),
+        ),
+        (
+            "jwks_uri",
+            &mut applied.jwks_uri,
+            discovery.jwks_uri.as_ref(),
+        ),
+    ];
+    for (key, slot, value) in named {
+        if let Some(value) = value
+            && !config.explicit.contains(&key)
+        {
+            slot.clone_from(value);
+        }
+    }
+    applied.iss_optional = !discovery.iss_parameter_supported;
+    applied
+}
+
+/// With discovery, what a Content-Security-Policy built before the document is read assumes,
+/// for `cargo xtask csp` and `deploy` to say: which origins it allows, and that the document's
+/// endpoints must be on them. `None` without discovery (the policy then covers every endpoint).
+pub fn policy_assumption(config: &AppConfig) -> Option<String> {
+    let url = document_url(config)?;
+    Some(format!(
+        "config.json sets \"discovery\": the app reads its endpoints from {url} when it starts, so the policy cannot know them. It allows {} (the issuer, and the endpoints config.json names or implies beside the server). Every endpoint the document names must be on one of these origins, or the browser blocks it; if one is elsewhere, set it in config.json (explicit endpoints win over the document) and run this again.",
+        config.connect_origins().join(", ")
+    ))
+}
+
+/// What fetching the document came to.
+#[derive(Debug, Clone, Copy)]
+pub enum Fetched<'a> {
+    /// The server answered: its status and body.
+    Answered { status: u16, body: &'a [u8] },
+    /// No answer could be read (network, CORS, timeout), in the browser's words.
+    Failed(&'a str),
+}
+
+/// The configuration the app runs with, once `config`'s discovery document was fetched from
+/// `url` ([`document_url`]): with the document's endpoints, or the error to show instead (the
+/// app then starts no sign-in). A configuration without discovery is returned as it is.
+pub fn configure(
+    config: &AppConfig,
+    url: &str,
+    fetched: Fetched<'_>,
+) -> Result<AppConfig, ConfigError> {
+    let Some(issuer) = config.issuer.as_deref().filter(|_| config.discovery) else {
+        return Ok(config.clone());
+    };
+    let fail = |problem: String| DiscoveryError {
+        url: url.to_string(),
+        field: None,
+        problem,
+    };
+    let body = match fetched {
+        Fetched::Failed(why) => return Err(unreachable(url, why)),
+        Fetched::Answered { status: 200, body } => body,
+        Fetched::Answered { status, .. } => {
+            return Err(refused(fail(format!(
+                "answered HTTP {status} instead of the document"
+            ))));
+        }
+    };
+    let text = std::str::from_utf8(body).map_err(|_| refused(fail("is not UTF-8 text".into())))?;
+    let discovery = parse_discovery(url, text, issuer).map_err(refused)?;
+    Ok(apply_discovery(config, &discovery))
+}
+
+/// No answer came from the document's server.
+fn unreachable(url: &str, why: &str) -> ConfigError {
+    ConfigError {
+        field: Some("discovery".into()),
+        problem: format!(
+            "The issuer's metadata document could not be fetched from {url}: {}.",
+            why.trim_end_matches('.')
+        ),
+        fix: "Check that `issuer` in config.json is your server's issuer and that the server is reachable from this browser and allows this site's origin (CORS), then reload. Or remove \"discovery\" and set the endpoints in config.json.".into(),
+    }
+}
+
+/// The document came but cannot be used: which URL, which of its fields, and what to change.
+fn refused(e: DiscoveryError) -> ConfigError {
+    let (field, fix) = match e.field {
+        // The server is not the configured issuer (or claims to be another one).
+        Some("issuer") => (
+            "issuer",
+            "If that server is the one you mean, set `issuer` in config.json to exactly the issuer its document names; otherwise correct `issuer`. Then reload.",
+        ),
+        None => (
+            "discovery",
+            "Check that `issuer` in config.json is your server's issuer (the document is read from it + /.well-known/openid-configuration), and reload once the server answers. Or remove \"discovery\" and set the endpoints in config.json.",
+        ),
+        Some(_) => (
+            "discovery",
+            "This server's metadata is not usable by this app: remove \"discovery\" and set the endpoints in config.json (authorize_endpoint, token_endpoint, revoke_endpoint), or have the document fixed. Then reload.",
+        ),
+    };
+    ConfigError {
+        field: Some(field.into()),
+        problem: format!("The issuer's metadata could not be used: {e}."),
+        fix: fix.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -277,5 +421,212 @@ mod tests {
         }
         let huge = " ".repeat(MAX_DISCOVERY_BYTES + 1);
         assert!(parse_discovery(URL, &huge, ISSUER).is_err());
+    }
+    /// A config.json of the production issuer with discovery, and `extra` keys beside it.
+    fn discovering(extra: &str) -> AppConfig {
+        let text = format!(r#"{{"client_id":"a","issuer":"{ISSUER}","discovery":true{extra}}}"#);
+        crate::config::parse_config(&text, "https://app.example/").unwrap()
+    }
+
+    /// A document of another server's endpoints, so that each one taken is seen to be.
+    fn elsewhere() -> Value {
+        json!({
+            "issuer": ISSUER,
+            "authorization_endpoint": "https://login.example/authorize",
+            "token_endpoint": "https://tokens.example/token",
+            "revocation_endpoint": "https://tokens.example/revoke",
+            "userinfo_endpoint": "https://id.example/userinfo",
+            "jwks_uri": "https://id.example/jwks",
+        })
+    }
+
+    fn applied(config: &AppConfig, doc: &Value) -> AppConfig {
+        apply_discovery(
+            config,
+            &parse_discovery(URL, &doc.to_string(), ISSUER).unwrap(),
+        )
+    }
+
+    #[test]
+    fn the_documents_endpoints_replace_the_derived_ones() {
+        let config = discovering("");
+        let c = applied(&config, &elsewhere());
+        assert_eq!(c.authorize_endpoint, "https://login.example/authorize");
+        assert_eq!(c.token_endpoint, "https://tokens.example/token");
+        assert_eq!(c.revoke_endpoint, "https://tokens.example/revoke");
+        assert_eq!(c.userinfo_endpoint, "https://id.example/userinfo");
+        assert_eq!(c.jwks_uri, "https://id.example/jwks");
+        // Discovery names no REST API: it stays beside the issuer.
+        assert_eq!(c.api_base, "https://platform.ringcentral.com/restapi/v1.0");
+        assert_eq!(c.binding().token_endpoint, "https://tokens.example/token");
+    }
+
+    #[test]
+    fn endpoints_set_in_config_json_win() {
+        let config = discovering(
+            r#","token_endpoint":"https://mine.example/token","jwks_uri":"https://mine.example/jwks""#,
+        );
+        let c = applied(&config, &elsewhere());
+        assert_eq!(c.token_endpoint, "https://mine.example/token");
+        assert_eq!(c.jwks_uri, "https://mine.example/jwks");
+        assert_eq!(c.authorize_endpoint, "https://login.example/authorize");
+        assert_eq!(c.revoke_endpoint, "https://tokens.example/revoke");
+    }
+
+    #[test]
+    fn endpoints_the_document_leaves_out_keep_the_configs() {
+        let config = discovering("");
+        let mut doc = elsewhere();
+        for key in ["revocation_endpoint", "userinfo_endpoint", "jwks_uri"] {
+            doc.as_object_mut().unwrap().remove(key);
+        }
+        let c = applied(&config, &doc);
+        assert_eq!(c.token_endpoint, "https://tokens.example/token");
+        assert_eq!(c.revoke_endpoint, config.revoke_endpoint);
+        assert_eq!(c.userinfo_endpoint, config.userinfo_endpoint);
+        assert_eq!(c.jwks_uri, config.jwks_uri);
+    }
+
+    #[test]
+    fn a_server_that_sends_iss_has_it_required() {
+        let config = discovering("");
+        assert!(!config.iss_optional, "a configured issuer is required");
+        let c = applied(&config, &elsewhere());
+        assert!(
+            c.iss_optional,
+            "the document does not say the server sends it"
+        );
+        assert!(c.binding().iss_optional);
+        let mut doc = elsewhere();
+        doc["authorization_response_iss_parameter_supported"] = json!(true);
+        let c = applied(&config, &doc);
+        assert!(!c.iss_optional);
+        assert!(!c.binding().iss_optional);
+    }
+
+    #[test]
+    fn only_a_discovering_config_has_a_document_to_fetch() {
+        let config = discovering("");
+        assert_eq!(document_url(&config).as_deref(), Some(URL));
+        let plain = crate::config::parse_config(
+            r#"{"client_id":"a","issuer":"https://platform.ringcentral.com"}"#,
+            "https://app.example/",
+        )
+        .unwrap();
+        assert_eq!(document_url(&plain), None);
+        let settings = crate::config::Settings {
+            client_id: "b".into(),
+            preset: crate::config::ServerPreset::Production,
+        };
+        assert_eq!(document_url(&settings.apply(&config)), None);
+        // Nothing was fetched for it, and nothing changes.
+        assert_eq!(
+            configure(&plain, URL, Fetched::Failed("x")),
+            Ok(plain.clone())
+        );
+    }
+
+    #[test]
+    fn a_fetched_document_configures_the_app() {
+        let config = discovering("");
+        let body = elsewhere().to_string();
+        let answer = Fetched::Answered {
+            status: 200,
+            body: body.as_bytes(),
+        };
+        let c = configure(&config, URL, answer).unwrap();
+        assert_eq!(c.token_endpoint, "https://tokens.example/token");
+    }
+
+    #[test]
+    fn every_failure_names_the_url_and_says_what_to_do() {
+        let config = discovering("");
+        let wrong_issuer = json!({"issuer": "https://other.example"}).to_string();
+        let plain_http = {
+            let mut doc = elsewhere();
+            doc["token_endpoint"] = json!("http://tokens.example/token");
+            doc.to_string()
+        };
+        let cases: [(Fetched<'_>, &str, &str); 6] = [
+            (
+                Fetched::Failed("TypeError: Failed to fetch"),
+                "discovery",
+                "could not be fetched from",
+            ),
+            (
+                Fetched::Answered {
+                    status: 404,
+                    body: b"",
+                },
+                "discovery",
+                "answered HTTP 404",
+            ),
+            (
+                Fetched::Answered {
+                    status: 200,
+                    body: b"<html>",
+                },
+                "discovery",
+                "is not a JSON object",
+            ),
+            (
+                Fetched::Answered {
+                    status: 200,
+                    body: &[0xff, 0xfe],
+                },
+                "discovery",
+                "is not UTF-8 text",
+            ),
+            (
+                Fetched::Answered {
+                    status: 200,
+                    body: wrong_issuer.as_bytes(),
+                },
+                "issuer",
+                "\"issuer\" is \"https://other.example\", not the configured",
+            ),
+            (
+                Fetched::Answered {
+                    status: 200,
+                    body: plain_http.as_bytes(),
+                },
+                "discovery",
+                "\"token_endpoint\" uses plain http",
+            ),
+        ];
+        for (fetched, field, text) in cases {
+            let e = configure(&config, URL, fetched).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{e}");
+            assert!(e.problem.contains(URL), "{e}");
+            assert!(e.problem.contains(text), "{e}");
+            assert!(
+                e.problem.ends_with('.') && !e.problem.ends_with(".."),
+                "{e}"
+            );
+            assert!(
+                e.fix.contains("config.json") && e.fix.contains("reload"),
+                "{e}"
+            );
+        }
+    }
+    #[test]
+    fn the_policys_assumption_is_said_only_with_discovery() {
+        let said = policy_assumption(&discovering("")).unwrap();
+        assert!(said.contains(URL), "{said}");
+        assert!(
+            said.contains("It allows https://platform.ringcentral.com ("),
+            "{said}"
+        );
+        let mine = policy_assumption(&discovering(
+            r#","token_endpoint":"https://mine.example/t""#,
+        ))
+        .unwrap();
+        assert!(
+            mine.contains("It allows https://mine.example, https://platform.ringcentral.com ("),
+            "{mine}"
+        );
+        let plain =
+            crate::config::parse_config(r#"{"client_id":"a"}"#, "https://app.example/").unwrap();
+        assert_eq!(policy_assumption(&plain), None);
     }
 }
