@@ -1,10 +1,13 @@
 //! Loads the runtime configuration: `config.json` from beside `index.html` (relative to the page's
 //! base, so sub-path hosting works) and the visitor's Settings from `localStorage`, and combines
-//! them into the configuration the app runs with.
+//! them into the configuration the app runs with. When that configuration asks for discovery, it
+//! also fetches the issuer's metadata document, once per page load; what the answer means (the
+//! endpoints taken, or the error shown) is the core's to decide (`discovery::configure`).
 
 use rc_pkce_core::config::{
     AppConfig, ConfigError, Settings, decode_settings, encode_settings, parse_config,
 };
+use rc_pkce_core::discovery::{self, Fetched};
 
 use super::http;
 use super::location;
@@ -25,6 +28,46 @@ pub enum Loaded {
 
 /// Fetches and validates everything. Never fails silently: every problem is a [`ConfigError`].
 pub async fn load() -> Loaded {
+    match combined().await {
+        Loaded::Ready {
+            config,
+            settings,
+            warning,
+        } => match discover(*config).await {
+            Ok(config) => Loaded::Ready {
+                config: Box::new(config),
+                settings,
+                warning,
+            },
+            // Endpoints the configuration cannot know are no sign-in to offer.
+            Err(e) => Loaded::Failed(e),
+        },
+        failed => failed,
+    }
+}
+
+/// `config` with the endpoints of its issuer's metadata document, when it asks for discovery:
+/// one GET, no credentials, no token; the core reads the answer.
+async fn discover(config: AppConfig) -> Result<AppConfig, ConfigError> {
+    let Some(url) = discovery::document_url(&config) else {
+        return Ok(config);
+    };
+    let (answer, why) = match http::get_public(&url).await {
+        Ok(response) => (Some(response), String::new()),
+        Err(e) => (None, e.title()),
+    };
+    let fetched = match &answer {
+        Some(response) => Fetched::Answered {
+            status: response.status,
+            body: &response.body,
+        },
+        None => Fetched::Failed(&why),
+    };
+    discovery::configure(&config, &url, fetched)
+}
+
+/// config.json and the visitor's Settings, combined.
+async fn combined() -> Loaded {
     let base = location::base_url();
     let deployed = fetch_config(&base).await;
     let (settings, settings_problem) = load_settings();
@@ -127,7 +170,9 @@ pub async fn peek_prefetched(url: &str) -> Option<(u16, String)> {
 
 /// The configuration when nothing about it needs explaining: config.json answered and is valid,
 /// and the visitor's Settings, if any, are readable. `None` otherwise; the app then loads it
-/// with [`load`], which says what is wrong.
+/// with [`load`], which says what is wrong. Nothing is fetched here: with discovery the endpoints
+/// are still config.json's defaults, so a first-load module asks the configuration whether it may
+/// act at all (`AppConfig::first_load_home`, `first_load_callback`).
 pub async fn load_if_clean() -> Option<AppConfig> {
     let base = location::base_url();
     let (status, body) = peek_prefetched(&format!("{base}config.json")).await?;

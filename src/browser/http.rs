@@ -50,6 +50,9 @@ pub enum Outgoing<'a> {
     Bearer { url: &'a str, token: &'a str },
     /// A same-origin file (config.json) that must not come from a cache.
     Fresh { url: &'a str },
+    /// A public document of another origin (an issuer's discovery metadata): no credentials,
+    /// no token.
+    Public { url: &'a str },
     /// An opaque `no-cors` GET that only tells whether the server answers at all (see
     /// [`classify_failure`]).
     Probe { url: &'a str },
@@ -61,6 +64,7 @@ impl Outgoing<'_> {
             Self::Form { url, .. }
             | Self::Bearer { url, .. }
             | Self::Fresh { url }
+            | Self::Public { url }
             | Self::Probe { url } => url,
         }
     }
@@ -68,7 +72,9 @@ impl Outgoing<'_> {
     pub fn method(&self) -> &'static str {
         match self {
             Self::Form { .. } => "POST",
-            Self::Bearer { .. } | Self::Fresh { .. } | Self::Probe { .. } => "GET",
+            Self::Bearer { .. } | Self::Fresh { .. } | Self::Public { .. } | Self::Probe { .. } => {
+                "GET"
+            }
         }
     }
 
@@ -76,7 +82,7 @@ impl Outgoing<'_> {
         match self {
             Self::Form { body, .. } => body,
             Self::Bearer { token, .. } => token,
-            Self::Fresh { .. } | Self::Probe { .. } => "",
+            Self::Fresh { .. } | Self::Public { .. } | Self::Probe { .. } => "",
         }
     }
 
@@ -116,6 +122,12 @@ impl Outgoing<'_> {
                 init.set_credentials(RequestCredentials::SameOrigin);
                 init.set_cache(RequestCache::NoCache);
             }
+            Self::Public { .. } => {
+                init.set_credentials(RequestCredentials::Omit);
+                // How long it may be kept is the server's to say (`Cache-Control`).
+                init.set_cache(RequestCache::Default);
+                headers.set("Accept", "application/json")?;
+            }
             Self::Probe { .. } => {
                 init.set_mode(RequestMode::NoCors);
                 init.set_credentials(RequestCredentials::Omit);
@@ -154,6 +166,11 @@ pub async fn get_with_bearer(url: &str, access_token: &str) -> Result<HttpRespon
 /// GETs a same-origin file (config.json) that must not come from a cache.
 pub async fn get_fresh(url: &str) -> Result<HttpResponse, ApiError> {
     send(Outgoing::Fresh { url }).await
+}
+
+/// GETs a public document of another origin, without credentials.
+pub async fn get_public(url: &str) -> Result<HttpResponse, ApiError> {
+    send(Outgoing::Public { url }).await
 }
 
 /// Starts `fetch` for `request` and returns its promise and the controller that aborts it.

@@ -4,7 +4,10 @@
 //! ([`callback`]) so that a return from RingCentral shows who signed in without waiting for the
 //! app. boot.js loads the one for the current route, if any, and then the app.
 //!
-//! They act only where nothing needs explaining; otherwise they leave the page to the app:
+//! They act only where nothing needs explaining and the configuration lets them
+//! (`AppConfig::first_load_home`/`first_load_callback`: not with discovery, whose endpoints only
+//! the app reads; at the redirect URI not with OpenID Connect, whose ID token the app verifies
+//! before any API call); otherwise they leave the page to the app:
 //! - at `/`, signed out, with a clean configuration: it draws the home page and its sign-in button
 //!   starts the sign-in exactly as the app's does (the core's `authorize::start` and session
 //!   machine, the same records in the same storage);
@@ -66,6 +69,10 @@ pub async fn home() {
     let Some(config) = load_if_clean().await else {
         return;
     };
+    // The core says when only the app can act (the endpoints in a discovery document, say).
+    if !config.first_load_home() {
+        return;
+    }
     // Storage the sign-in cannot use is the app's to explain, and so is why the last session
     // ended (the app shows that notice on this page).
     let session_store = WebStorage::session();
@@ -163,7 +170,8 @@ pub async fn callback() {
     let Some(config) = load_if_clean().await else {
         return;
     };
-    if !signed_out(&config) {
+    // Not with endpoints from a discovery document, nor with an ID token to verify first.
+    if !config.first_load_callback() || !signed_out(&config) {
         return;
     }
     let store = WebStorage::session();
