@@ -35,10 +35,12 @@ commands:
                         <public URL> (e.g. https://example.com/ or https://me.github.io/rc-pkce/),
                         write <dir>/_headers and <dir>/_redirects (Netlify, Cloudflare Pages) and,
                         with --nginx-out, an nginx server block (listen default 80; root default
-                        <dir> less the URL's base path)
+                        <dir> less the URL's base path); with `discovery`, it says which
+                        origins the CSP assumes the document's endpoints are on
   csp <config.json> [--url <public URL>]
                         print the Content-Security-Policy header for that config
-                        (default URL http://localhost:5000/)
+                        (default URL http://localhost:5000/); with `discovery`, a note on
+                        stderr names the origins it assumes the document's endpoints are on
   hash-first-load       trunk's post-build hook (Trunk.toml): give the first-load modules
                         content-hashed names in $TRUNK_STAGING_DIR
   help                  print this text";

@@ -18,10 +18,16 @@
 //!   `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`,
 //!   `Cross-Origin-Opener-Policy: same-origin`; nginx over https also HSTS;
 //! - the `.wasm` is `application/wasm`.
+//!
+//! With `"discovery": true` the endpoints are only known once the app reads the issuer's metadata
+//! in the browser, so the policy covers the issuer's origin and the endpoints config.json names or
+//! implies, and both commands say so ([`rc_pkce_core::discovery::policy_assumption`]): the
+//! document's endpoints must be on those origins.
 
 use std::path::{Path, PathBuf};
 
 use rc_pkce_core::config::{AppConfig, content_security_policy, parse_config};
+use rc_pkce_core::discovery::policy_assumption;
 use rc_pkce_core::url::HttpUrl;
 
 use crate::{Error, Result};
@@ -296,6 +302,11 @@ impl Site {
         })
     }
 
+    /// With discovery, which origins the CSP assumes the document's endpoints are on.
+    pub fn assumption(&self) -> Option<String> {
+        policy_assumption(&self.config)
+    }
+
     /// The headers every response carries.
     pub fn security_headers(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -534,14 +545,25 @@ pub fn run_deploy(options: &DeployOptions) -> Result<u8> {
         );
     }
     println!("deploy: Content-Security-Policy: {}", site.csp);
+    if let Some(assumed) = site.assumption() {
+        println!("deploy: note: {assumed}");
+    }
     Ok(0)
 }
 
 /// The Content-Security-Policy header value for a config file served at `url`.
 pub fn csp_for(config_text: &str, url: &str) -> std::result::Result<String, String> {
+    policy_for(config_text, url).map(|(csp, _)| csp)
+}
+
+/// [`csp_for`], and with discovery what the policy assumes about the document's endpoints.
+pub fn policy_for(
+    config_text: &str,
+    url: &str,
+) -> std::result::Result<(String, Option<String>), String> {
     let url = PublicUrl::parse(url).map_err(|m| format!("--url {url}: {m}"))?;
     parse_config(config_text, &url.page_base())
-        .map(|c| content_security_policy(&c))
+        .map(|c| (content_security_policy(&c), policy_assumption(&c)))
         .map_err(|e| e.to_string())
 }
 
@@ -553,10 +575,14 @@ pub fn run_csp(options: &CspOptions) -> Result<u8> {
         ))
         .with_code(2)
     })?;
-    let csp = csp_for(&text, &options.url).map_err(|message| {
+    let (csp, assumed) = policy_for(&text, &options.url).map_err(|message| {
         Error::new(format!("csp: {}: {message}", options.config.display())).with_code(2)
     })?;
     println!("{csp}");
+    // On stderr, so that stdout stays the header value alone.
+    if let Some(assumed) = assumed {
+        eprintln!("csp: note: {assumed}");
+    }
     Ok(0)
 }
 
@@ -753,6 +779,39 @@ mod tests {
             site.csp
                 .contains("connect-src 'self' https://platform.ringcentral.com")
         );
+    }
+
+    #[test]
+    fn with_discovery_the_policy_covers_the_issuer_and_says_what_it_assumes() {
+        let config = r#"{"client_id":"abc","issuer":"https://idp.example","discovery":true}"#;
+        let url = PublicUrl::parse("https://example.com/").unwrap();
+        let dist = FakeDist::new("discovery", &url.base, config);
+        let site = Site::load(&dist.0, &url).unwrap();
+        assert!(
+            site.csp.contains(
+                "connect-src 'self' https://idp.example https://platform.ringcentral.com"
+            ),
+            "{}",
+            site.csp
+        );
+        let assumed = site.assumption().unwrap();
+        assert!(
+            assumed.contains("https://idp.example/.well-known/openid-configuration"),
+            "{assumed}"
+        );
+        assert!(
+            assumed.contains("It allows https://idp.example ("),
+            "{assumed}"
+        );
+        let (csp, said) = policy_for(config, "https://example.com/").unwrap();
+        assert_eq!((csp, said), (site.csp.clone(), Some(assumed)));
+        let (_, said) = policy_for(CONFIG, "https://example.com/").unwrap();
+        assert_eq!(
+            said, None,
+            "without discovery the policy covers every endpoint"
+        );
+        let (_dist, plain) = fake_site("no-discovery", "https://example.com/");
+        assert_eq!(plain.assumption(), None);
     }
 
     #[test]
