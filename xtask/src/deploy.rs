@@ -551,12 +551,8 @@ pub fn run_deploy(options: &DeployOptions) -> Result<u8> {
     Ok(0)
 }
 
-/// The Content-Security-Policy header value for a config file served at `url`.
-pub fn csp_for(config_text: &str, url: &str) -> std::result::Result<String, String> {
-    policy_for(config_text, url).map(|(csp, _)| csp)
-}
-
-/// [`csp_for`], and with discovery what the policy assumes about the document's endpoints.
+/// The Content-Security-Policy header value for a config file served at `url`, and with
+/// discovery what it assumes about the document's endpoints.
 pub fn policy_for(
     config_text: &str,
     url: &str,
@@ -1068,7 +1064,7 @@ mod tests {
         let root = crate::workspace_root();
         let config = std::fs::read_to_string(root.join("config.json")).unwrap();
         let trunk = std::fs::read_to_string(root.join("Trunk.toml")).unwrap();
-        let csp = csp_for(&config, DEV_URL).unwrap();
+        let (csp, _) = policy_for(&config, DEV_URL).unwrap();
         assert!(
             trunk.contains(&format!("\"Content-Security-Policy\" = \"{csp}\"")),
             "Trunk.toml's [serve.headers] CSP differs from `cargo xtask csp config.json`:\n{csp}"
