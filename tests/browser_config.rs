@@ -3,7 +3,8 @@
 //! `fetch` (served from a Blob URL), the core's `parse_config` accepts or rejects what came back,
 //! `config_loader::load()` resolves `config.json` against the page's base and says precisely when it
 //! is missing, and the visitor's Settings go to `localStorage` (no token) and combine with the
-//! deployed configuration as documented.
+//! deployed configuration as documented. An issuer's discovery document is fetched with
+//! `get_public`: no cookies, no referrer, no token.
 //!
 //! The test runner serves its page at `/` and answers other paths from the package directory, so
 //! `/config.json` is this repository's own file; a `script[data-base]` element points the loader at
@@ -335,4 +336,31 @@ async fn damaged_settings_over_a_good_config_json_become_a_warning() {
         }
         Loaded::Failed(e) => panic!("the repository's config.json did not load: {e}"),
     }
+}
+
+/// The discovery GET carries nothing of the visitor's: no cookies, no referrer, no token.
+#[wasm_bindgen_test]
+async fn a_public_document_is_fetched_without_credentials() {
+    let text = r#"{"issuer":"https://idp.example"}"#;
+    let url = blob_url(text);
+    let request = http::Outgoing::Public { url: &url }
+        .to_request(None)
+        .unwrap();
+    assert_eq!(request.method(), "GET");
+    assert_eq!(request.credentials(), web_sys::RequestCredentials::Omit);
+    assert_eq!(
+        request.referrer_policy(),
+        web_sys::ReferrerPolicy::NoReferrer
+    );
+    let headers = request.headers();
+    assert_eq!(headers.get("authorization").unwrap(), None);
+    assert_eq!(
+        headers.get("accept").unwrap().as_deref(),
+        Some("application/json")
+    );
+    let response = http::get_public(&url).await;
+    revoke(&url);
+    let response = response.unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, text.as_bytes());
 }

@@ -1,9 +1,12 @@
 //! A site deployed without a usable `config.json`: missing, with a misspelt key, with a client
 //! secret. The app must say which file and which field is wrong and how to fix it, offer no
-//! sign-in, and contact no server.
+//! sign-in, and contact no server. And a configuration that reads its endpoints from the issuer's
+//! discovery document: it signs in with them, and a document that cannot be used is an error that
+//! names its URL and field, with no sign-in offered.
 
 use e2e::env::{Env, EnvOptions, run};
 use e2e::site::ConfigFile;
+use serde_json::json;
 
 async fn assert_sandbox_untouched(env: &Env) {
     let requests = env.requests().await;
@@ -130,6 +133,105 @@ async fn settings_override_a_broken_config_with_a_warning() {
                 serde_json::json!({"client_id": "visitor-app-id", "preset": "production"})
             );
             assert!(env.requests().await.is_empty());
+        })
+    })
+    .await;
+}
+
+/// The sandbox's discovery document, as the app asks for it.
+const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// A config.json with nothing but the client, the issuer and discovery.
+fn discovering(issuer: &str) -> ConfigFile {
+    ConfigFile::Json(
+        json!({"client_id": "rc-pkce-demo", "issuer": issuer, "discovery": true}).to_string(),
+    )
+}
+
+/// The sandbox saw only discovery GETs, without credentials, and the page offers no sign-in.
+async fn only_discovery_was_asked(env: &Env) {
+    let requests = env.requests().await;
+    assert!(!requests.is_empty(), "the document was asked for");
+    for r in &requests {
+        assert_eq!(
+            (r["method"].as_str(), r["path"].as_str()),
+            (Some("GET"), Some(DISCOVERY_PATH)),
+            "{requests:#?}"
+        );
+        assert!(r["authorization"].is_null(), "{r}");
+    }
+    assert!(!env.browser.exists("[data-testid=sign-in]").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovery_only_config_signs_in_with_the_documents_endpoints() {
+    run("config_discovery", EnvOptions::default(), |env| {
+        Box::pin(async move {
+            env.site.set_config(discovering(env.sandbox.base_url()));
+            env.sign_in().await;
+            // Once per page load: the home page and the redirect URI (the account page is an
+            // in-app navigation). The first-load modules stepped aside, so the app sent the rest.
+            let asked = env.requests_to(DISCOVERY_PATH).await;
+            assert_eq!(asked.len(), 2, "{asked:#?}");
+            assert!(
+                asked.iter().all(|r| r["authorization"].is_null()),
+                "{asked:#?}"
+            );
+            assert_eq!(
+                env.token_requests(Some("authorization_code")).await.len(),
+                1
+            );
+            assert!(!env.api_requests("/extension/~").await.is_empty());
+            assert_eq!(env.console_errors().await, Vec::<String>::new());
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_discovery_document_is_named_and_no_sign_in_is_offered() {
+    run("config_discovery_fails", EnvOptions::default(), |env| {
+        Box::pin(async move {
+            let b = &env.browser;
+            let base = env.sandbox.base_url().to_string();
+            let url = format!("{base}{DISCOVERY_PATH}");
+            env.site.set_config(discovering(&base));
+
+            // The server answers with an error instead of the document.
+            env.fault(json!({"target": "discovery", "status": 503})).await;
+            b.goto(&env.app("/")).await;
+            b.wait_for_text("[data-testid=config-error]", "Problem with discovery")
+                .await;
+            assert_eq!(
+                b.text("[data-testid=config-problem]").await,
+                format!(
+                    "The issuer's metadata could not be used: {url}: answered HTTP 503 instead of the document."
+                )
+            );
+            let fix = b.text("[data-testid=config-fix]").await;
+            assert!(fix.contains("`issuer`") && fix.contains("reload"), "{fix}");
+            only_discovery_was_asked(env).await;
+            // The fault is used up: a reload reads the document and offers the sign-in.
+            b.reload().await;
+            b.wait_for("[data-testid=sign-in]").await;
+
+            // Another issuer than the one the document names (the same server, by another
+            // name): the document is not trusted, whatever endpoints it lists.
+            env.clear_requests().await;
+            let other = base.replace("127.0.0.1", "localhost");
+            env.site.set_config(discovering(&other));
+            b.reload().await;
+            b.wait_for_text("[data-testid=config-error]", "Problem with issuer")
+                .await;
+            assert_eq!(
+                b.text("[data-testid=config-problem]").await,
+                format!(
+                    "The issuer's metadata could not be used: {other}{DISCOVERY_PATH}: \"issuer\" is \"{base}\", not the configured \"{other}\": the document is not that issuer's."
+                )
+            );
+            let fix = b.text("[data-testid=config-fix]").await;
+            assert!(fix.contains("set `issuer` in config.json"), "{fix}");
+            only_discovery_was_asked(env).await;
         })
     })
     .await;
