@@ -243,9 +243,15 @@ fn without_app_module(page: &[u8]) -> Vec<u8> {
         let (before, after) = rest.split_at(at + "rc-pkce-".len());
         out.push_str(before);
         rest = after;
-        if rest.get(..16).is_some_and(is_hash) {
-            out.push_str("0000000000000000");
-            rest = &rest[16..];
+        // The whole run of hex digits: trunk leaves out leading zeros, so a hash may be shorter
+        // than 16 (then a 16-digit window would take the `.` in and the name stay as it was).
+        let digits = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_hexdigit())
+                .len();
+        if is_hash(&rest[..digits]) {
+            out.push_str(&"0".repeat(digits));
+            rest = &rest[digits..];
         }
     }
     out.push_str(rest);
@@ -400,6 +406,16 @@ mod tests {
         assert!(!is_hashed("boot.js"));
         assert!(is_hashed("boot-59c249bd5cd2c804.js"));
         assert!(is_hashed("rc-pkce-home-59c249bd5cd2c804_bg.wasm"));
+    }
+
+    #[test]
+    fn a_broken_page_names_no_app_module_whatever_the_hashs_length() {
+        let page = br#"<script data-js="/rc-pkce-58a950131d7f72.js" data-wasm="/rc-pkce-58a950131d7f72_bg.wasm" data-home="/rc-pkce-home-110de02ccbd4e1a4" data-callback="/rc-pkce-callback-4b77639bc0f5b6e0"></script><title>rc-pkce-demo</title> rc-pkce-59c249bd5cd2c804.js"#;
+        let broken = String::from_utf8(without_app_module(page)).unwrap();
+        assert_eq!(
+            broken,
+            r#"<script data-js="/rc-pkce-00000000000000.js" data-wasm="/rc-pkce-00000000000000_bg.wasm" data-home="/rc-pkce-home-110de02ccbd4e1a4" data-callback="/rc-pkce-callback-4b77639bc0f5b6e0"></script><title>rc-pkce-demo</title> rc-pkce-0000000000000000.js"#
+        );
     }
 
     #[test]
