@@ -50,6 +50,8 @@ pub enum Outgoing<'a> {
     Bearer { url: &'a str, token: &'a str },
     /// A same-origin file (config.json) that must not come from a cache.
     Fresh { url: &'a str },
+    /// A public document of the authorization server (its key set), without credentials.
+    Public { url: &'a str },
     /// An opaque `no-cors` GET that only tells whether the server answers at all (see
     /// [`classify_failure`]).
     Probe { url: &'a str },
@@ -61,6 +63,7 @@ impl Outgoing<'_> {
             Self::Form { url, .. }
             | Self::Bearer { url, .. }
             | Self::Fresh { url }
+            | Self::Public { url }
             | Self::Probe { url } => url,
         }
     }
@@ -68,7 +71,9 @@ impl Outgoing<'_> {
     pub fn method(&self) -> &'static str {
         match self {
             Self::Form { .. } => "POST",
-            Self::Bearer { .. } | Self::Fresh { .. } | Self::Probe { .. } => "GET",
+            Self::Bearer { .. } | Self::Fresh { .. } | Self::Public { .. } | Self::Probe { .. } => {
+                "GET"
+            }
         }
     }
 
@@ -76,7 +81,7 @@ impl Outgoing<'_> {
         match self {
             Self::Form { body, .. } => body,
             Self::Bearer { token, .. } => token,
-            Self::Fresh { .. } | Self::Probe { .. } => "",
+            Self::Fresh { .. } | Self::Public { .. } | Self::Probe { .. } => "",
         }
     }
 
@@ -115,6 +120,12 @@ impl Outgoing<'_> {
             Self::Fresh { .. } => {
                 init.set_credentials(RequestCredentials::SameOrigin);
                 init.set_cache(RequestCache::NoCache);
+            }
+            Self::Public { .. } => {
+                init.set_credentials(RequestCredentials::Omit);
+                // Revalidated, not trusted blindly from the cache: a rotated key must be seen.
+                init.set_cache(RequestCache::NoCache);
+                headers.set("Accept", "application/json")?;
             }
             Self::Probe { .. } => {
                 init.set_mode(RequestMode::NoCors);

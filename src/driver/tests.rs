@@ -12,6 +12,7 @@ use futures_util::task::LocalSpawnExt;
 use rc_pkce_core::Timestamp;
 use rc_pkce_core::config::{AppConfig, parse_config};
 use rc_pkce_core::error::{ApiError, ErrorKind};
+use rc_pkce_core::id_token::RsaKey;
 use rc_pkce_core::inspector::Inspector;
 use rc_pkce_core::random::EntropyError;
 use rc_pkce_core::record::{decode_pending, decode_session, encode_session};
@@ -56,6 +57,8 @@ struct World {
     refuse_navigation: Cell<bool>,
     cleaned: Cell<bool>,
     sink: RefCell<Option<Sink>>,
+    /// Signature checks asked for (the key's `kid`), waiting for the test's verdict.
+    checks: RefCell<Vec<(Option<String>, oneshot::Sender<Result<bool, String>>)>>,
 }
 
 type Sink = Rc<dyn Fn(Signal)>;
@@ -124,6 +127,17 @@ impl Platform for Fake {
 
     fn take_early_pending(&self) -> Option<String> {
         None
+    }
+
+    fn verify_signature(
+        &self,
+        key: &RsaKey,
+        _signing_input: &str,
+        _signature: &[u8],
+    ) -> LocalBoxFuture<'static, Result<bool, String>> {
+        let (reply, verdict) = oneshot::channel();
+        self.0.checks.borrow_mut().push((key.kid.clone(), reply));
+        Box::pin(async move { verdict.await.unwrap_or_else(|_| Err("dropped".into())) })
     }
 
     fn discard_early(&self) {
@@ -335,14 +349,14 @@ fn tokens(access: &str, refresh: &str, ttl: u64) -> Result<HttpResponse, ApiErro
 fn form(request: &Request) -> HashMap<String, String> {
     match request {
         Request::Form { body, .. } => parse_query(body.expose()).into_iter().collect(),
-        Request::Bearer { .. } => panic!("not a form POST: {request:?}"),
+        Request::Bearer { .. } | Request::Public { .. } => panic!("not a form POST: {request:?}"),
     }
 }
 
 fn bearer(request: &Request) -> &str {
     match request {
         Request::Bearer { token, .. } => token,
-        Request::Form { .. } => panic!("not a bearer GET: {request:?}"),
+        Request::Form { .. } | Request::Public { .. } => panic!("not a bearer GET: {request:?}"),
     }
 }
 

@@ -91,7 +91,7 @@ impl std::fmt::Display for Refusal {
 }
 
 /// The checks in the order they are made, as the inspector lists them.
-pub const CHECKS: [&str; 11] = [
+pub const CHECKS: [&str; 12] = [
     "present",
     "form",
     "alg",
@@ -101,6 +101,7 @@ pub const CHECKS: [&str; 11] = [
     "exp",
     "iat",
     "nonce",
+    "same sign-in",
     "key",
     "signature",
 ];
