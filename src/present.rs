@@ -514,6 +514,55 @@ pub mod text {
         ]
     }
 
+    pub const IDENTITY_HEADING: &str = "Verified identity";
+    pub const IDENTITY_VERIFIED: &str = "From the OpenID Connect ID token, verified by signature: RS256 with the server's published key, issuer, audience, lifetime and nonce checked before you were signed in.";
+    pub const LOADING_USERINFO: &str = "Asking the userinfo endpoint…";
+
+    /// The facts of the "Verified identity" card; `when` formats `auth_time` (Unix seconds).
+    pub fn identity_rows(
+        id: &rc_pkce_core::id_token::Claims,
+        when: impl Fn(u64) -> String,
+    ) -> [Row; 6] {
+        let name = [id.given_name.as_deref(), id.family_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let email = id.email.as_ref().map(|e| match id.email_verified {
+            Some(true) => format!("{e} (verified)"),
+            Some(false) => format!("{e} (not verified)"),
+            None => e.clone(),
+        });
+        let account = id.account_id.as_ref().map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+        [
+            ("Subject (sub)", Some(id.sub.clone()), "id-sub"),
+            ("Name", Some(name), "id-name"),
+            ("Email", email, "id-email"),
+            ("Account", account, "id-account"),
+            ("Signed in at", id.auth_time.map(&when), "id-auth-time"),
+            ("Issuer", Some(id.iss.clone()), "id-iss"),
+        ]
+    }
+
+    /// What the userinfo endpoint said, for the identity card.
+    pub fn userinfo_summary(info: &serde_json::Map<String, serde_json::Value>) -> String {
+        let fields: Vec<&str> = info
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "sub")
+            .collect();
+        match fields.is_empty() {
+            true => "Userinfo confirms the same subject.".into(),
+            false => format!(
+                "Userinfo confirms the same subject, with {}.",
+                fields.join(", ")
+            ),
+        }
+    }
+
     /// What a fact list shows for a value.
     pub fn shown(value: Option<String>) -> String {
         value

@@ -328,6 +328,9 @@ fn refused_at_once(token: impl Fn(&str) -> Option<String>) -> (Vec<Effect>, Refu
     (fx, refusal)
 }
 
+/// Makes the ID token of a sign-in from its nonce (`None`: no ID token).
+type MakeToken = dyn Fn(&str) -> Option<String>;
+
 #[test]
 fn a_bad_id_token_is_refused_with_the_check_that_failed() {
     let now = T0.as_millis() / 1000;
@@ -338,7 +341,7 @@ fn a_bad_id_token_is_refused_with_the_check_that_failed() {
             Some(jwt(rs256("k1"), &c))
         }
     };
-    let cases: Vec<(Box<dyn Fn(&str) -> Option<String>>, &str)> = vec![
+    let cases: Vec<(Box<MakeToken>, &str)> = vec![
         (Box::new(|_: &str| None), "present"),
         (Box::new(|_: &str| Some("not.a-jwt".into())), "form"),
         (

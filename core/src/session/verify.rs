@@ -124,6 +124,8 @@ pub(super) struct Check {
 }
 
 /// Where a check goes next.
+// One per answer of a sign-in's check: the size of the larger variants costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Next {
     /// Carry out this effect (fetch the keys, check the signature) and wait.
     Wait(Check, Effect),
