@@ -11,6 +11,7 @@ use std::rc::Rc;
 use futures_util::future::LocalBoxFuture;
 use rc_pkce_core::Timestamp;
 use rc_pkce_core::error::ApiError;
+use rc_pkce_core::id_token::RsaKey;
 use rc_pkce_core::random::EntropyError;
 use rc_pkce_core::session::{Broadcast, StoredSession};
 use rc_pkce_core::storage::StorageError;
@@ -35,19 +36,21 @@ pub enum Request {
     Form { url: String, body: FormBody },
     /// A REST GET with a bearer token.
     Bearer { url: String, token: String },
+    /// A GET of a public document (the server's key set), without credentials.
+    Public { url: String },
 }
 
 impl Request {
     pub fn url(&self) -> &str {
         match self {
-            Self::Form { url, .. } | Self::Bearer { url, .. } => url,
+            Self::Form { url, .. } | Self::Bearer { url, .. } | Self::Public { url } => url,
         }
     }
 
     pub fn method(&self) -> &'static str {
         match self {
             Self::Form { .. } => "POST",
-            Self::Bearer { .. } => "GET",
+            Self::Bearer { .. } | Self::Public { .. } => "GET",
         }
     }
 
@@ -56,6 +59,7 @@ impl Request {
         match self {
             Self::Form { body, .. } => body.expose(),
             Self::Bearer { token, .. } => token,
+            Self::Public { .. } => "",
         }
     }
 
@@ -143,6 +147,16 @@ pub trait Platform {
     // Timer: one pending wake-up, delivered as [`Signal::Wake`].
     fn wake_after(&self, ms: u64);
     fn cancel_wake(&self);
+
+    // Signatures.
+    /// Whether `signature` is a valid RS256 signature of `signing_input` by `key` (the core
+    /// chose the key); `Err` says why the check could not be made.
+    fn verify_signature(
+        &self,
+        key: &RsaKey,
+        signing_input: &str,
+        signature: &[u8],
+    ) -> LocalBoxFuture<'static, Result<bool, String>>;
 
     // Tabs.
     /// Take the Web Lock of this name (the core names it), then send [`Signal::LockTaken`] and

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use rc_pkce_core::Timestamp;
 use rc_pkce_core::error::ApiError;
+use rc_pkce_core::id_token::IdTokenError;
+use rc_pkce_core::session::verify::Refusal;
 use rc_pkce_core::session::{Notice, RevokeStatus};
 
 use crate::api::{CallLogPage, Range};
@@ -47,6 +49,30 @@ impl Message {
             detail: error.detail(),
             hint: Some(error.hint()),
             try_again: false,
+        }
+    }
+}
+
+/// What to do about a refused ID token.
+fn id_token_hint(refusal: &Refusal) -> &'static str {
+    match refusal {
+        Refusal::KeysUnreachable { .. } => {
+            "The server's key set could not be reached. Check the connection (and `jwks_uri` in config.json), then sign in again."
+        }
+        Refusal::Token(IdTokenError::WrongIssuer { .. }) => {
+            "Check that `issuer` in config.json is exactly the server's issuer, then sign in again."
+        }
+        Refusal::Token(
+            IdTokenError::WrongAudience { .. } | IdTokenError::WrongAuthorizedParty { .. },
+        ) => "Check that `client_id` in config.json is this app's, then sign in again.",
+        Refusal::Token(IdTokenError::Expired { .. } | IdTokenError::IssuedInTheFuture { .. }) => {
+            "Check this device's clock, then sign in again."
+        }
+        Refusal::CannotVerify(_) => {
+            "Open the app over https (or on localhost) in a current browser, then sign in again."
+        }
+        _ => {
+            "Sign in again. If it happens again, the server (or something between it and this browser) sends tokens this app must not trust."
         }
     }
 }
@@ -129,6 +155,27 @@ pub fn notice_message(notice: &Notice) -> Message {
             title: format!("Sign-in refused: {r}."),
             detail: Some("No token request was sent.".into()),
             hint: Some(r.hint().to_string()),
+            try_again: true,
+        },
+        Notice::IdTokenRefused(refusal) => Message {
+            tone: Tone::Error,
+            title: format!("Sign-in refused: the ID token failed its {} check.", refusal.check()),
+            detail: Some(format!(
+                "{refusal}. Nobody was signed in and no API call was made; the tokens that came with it were revoked."
+            )),
+            hint: Some(id_token_hint(refusal).into()),
+            try_again: true,
+        },
+        Notice::RefreshedIdTokenRefused(refusal) => Message {
+            tone: Tone::Warning,
+            title: format!(
+                "Your session ended: the ID token of a refresh failed its {} check.",
+                refusal.check()
+            ),
+            detail: Some(format!(
+                "{refusal}. Its tokens were not used and were revoked, here and in your other tabs."
+            )),
+            hint: Some(id_token_hint(refusal).into()),
             try_again: true,
         },
         Notice::AuthorizationDenied(e) => {
@@ -465,6 +512,55 @@ pub mod text {
             ),
             ("Status", acct.status.clone(), "account-status"),
         ]
+    }
+
+    pub const IDENTITY_HEADING: &str = "Verified identity";
+    pub const IDENTITY_VERIFIED: &str = "From the OpenID Connect ID token, verified by signature: RS256 with the server's published key, issuer, audience, lifetime and nonce checked before you were signed in.";
+    pub const LOADING_USERINFO: &str = "Asking the userinfo endpoint…";
+
+    /// The facts of the "Verified identity" card; `when` formats `auth_time` (Unix seconds).
+    pub fn identity_rows(
+        id: &rc_pkce_core::id_token::Claims,
+        when: impl Fn(u64) -> String,
+    ) -> [Row; 6] {
+        let name = [id.given_name.as_deref(), id.family_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let email = id.email.as_ref().map(|e| match id.email_verified {
+            Some(true) => format!("{e} (verified)"),
+            Some(false) => format!("{e} (not verified)"),
+            None => e.clone(),
+        });
+        let account = id.account_id.as_ref().map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+        [
+            ("Subject (sub)", Some(id.sub.clone()), "id-sub"),
+            ("Name", Some(name), "id-name"),
+            ("Email", email, "id-email"),
+            ("Account", account, "id-account"),
+            ("Signed in at", id.auth_time.map(&when), "id-auth-time"),
+            ("Issuer", Some(id.iss.clone()), "id-iss"),
+        ]
+    }
+
+    /// What the userinfo endpoint said, for the identity card.
+    pub fn userinfo_summary(info: &serde_json::Map<String, serde_json::Value>) -> String {
+        let fields: Vec<&str> = info
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "sub")
+            .collect();
+        match fields.is_empty() {
+            true => "Userinfo confirms the same subject.".into(),
+            false => format!(
+                "Userinfo confirms the same subject, with {}.",
+                fields.join(", ")
+            ),
+        }
     }
 
     /// What a fact list shows for a value.

@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use futures_util::future::LocalBoxFuture;
 use rc_pkce_core::config::AppConfig;
+use rc_pkce_core::id_token::RsaKey;
 use rc_pkce_core::random::EntropyError;
 use rc_pkce_core::session::{Broadcast, StoredSession};
 use rc_pkce_core::storage::StorageError;
@@ -109,6 +110,20 @@ impl Platform for WebPlatform {
         }))
     }
 
+    fn verify_signature(
+        &self,
+        key: &RsaKey,
+        signing_input: &str,
+        signature: &[u8],
+    ) -> LocalBoxFuture<'static, Result<bool, String>> {
+        let (key, input, signature) = (key.clone(), signing_input.to_string(), signature.to_vec());
+        Box::pin(async move {
+            crate::browser::webcrypto::verify_rs256(&key, &input, &signature)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
     fn take_early_pending(&self) -> Option<String> {
         crate::early::take_pending()
     }
@@ -208,6 +223,7 @@ fn outgoing(request: &Request) -> Outgoing<'_> {
             body: body.expose(),
         },
         Request::Bearer { url, token } => Outgoing::Bearer { url, token },
+        Request::Public { url } => Outgoing::Public { url },
     }
 }
 

@@ -725,6 +725,96 @@ mod tests {
     }
 
     #[test]
+    fn openid_sends_its_scope_and_holds_id_tokens_to_an_issuer() {
+        let c = ok(r#"{"client_id":"a","openid":true,"scope":"email profile"}"#);
+        assert!(c.openid && c.authorize_request().openid);
+        assert_eq!(c.request_scope().as_deref(), Some("openid email profile"));
+        // Without a configured issuer the ID token's is the server's, and the callback need not
+        // name it.
+        assert_eq!(c.issuer.as_deref(), Some(PRODUCTION_SERVER));
+        assert!(c.iss_optional && c.binding().iss_optional);
+        assert_eq!(
+            c.jwks_uri,
+            format!("{PRODUCTION_SERVER}/restapi/oauth/jwks")
+        );
+        assert_eq!(
+            c.userinfo_endpoint,
+            format!("{PRODUCTION_SERVER}/restapi/oauth/userinfo")
+        );
+        assert!(c.connect_origins().iter().all(|o| o == PRODUCTION_SERVER));
+        // `openid` in the scope is the same switch, and is not sent twice.
+        let c = ok(
+            r#"{"client_id":"a","scope":"openid ReadAccounts","issuer":"http://127.0.0.1:5001/"}"#,
+        );
+        assert!(c.openid && !c.iss_optional);
+        assert_eq!(c.request_scope().as_deref(), Some("openid ReadAccounts"));
+        assert_eq!(c.issuer.as_deref(), Some("http://127.0.0.1:5001"));
+        assert_eq!(
+            ok(r#"{"client_id":"a","openid":true}"#)
+                .request_scope()
+                .as_deref(),
+            Some("openid")
+        );
+        let plain = ok(r#"{"client_id":"a","scope":"ReadAccounts"}"#);
+        assert!(!plain.openid && plain.issuer.is_none());
+        assert_eq!(plain.request_scope().as_deref(), Some("ReadAccounts"));
+        let e = err(r#"{"client_id":"a","openid":"yes"}"#);
+        assert_eq!(e.field.as_deref(), Some("openid"));
+        assert!(e.problem.contains("true or false"), "{e}");
+        let explicit =
+            ok(r#"{"client_id":"a","openid":true,"jwks_uri":"https://keys.example/jwks"}"#);
+        assert_eq!(explicit.explicit, ["jwks_uri"]);
+        assert!(
+            explicit
+                .connect_origins()
+                .contains(&"https://keys.example".to_string())
+        );
+    }
+
+    #[test]
+    fn discovery_needs_an_issuer_which_then_names_the_server() {
+        let e = err(r#"{"client_id":"a","discovery":true}"#);
+        assert_eq!(e.field.as_deref(), Some("discovery"));
+        assert!(e.problem.contains("issuer"), "{e}");
+        let c = ok(r#"{"client_id":"a","discovery":true,"issuer":"http://127.0.0.1:5001"}"#);
+        assert!(c.discovery);
+        assert_eq!(c.server, "http://127.0.0.1:5001");
+        assert_eq!(c.api_base, "http://127.0.0.1:5001/restapi/v1.0");
+        assert!(c.explicit.is_empty());
+        let c = ok(
+            r#"{"client_id":"a","discovery":true,"issuer":"http://127.0.0.1:5001","server":"http://localhost:5009","token_endpoint":"http://localhost:5009/t"}"#,
+        );
+        assert_eq!(c.api_base, "http://localhost:5009/restapi/v1.0");
+        assert_eq!(c.explicit, ["token_endpoint"]);
+    }
+
+    #[test]
+    fn settings_keep_openid_on_the_chosen_server() {
+        let deployed = ok(
+            r#"{"client_id":"a","openid":true,"discovery":true,"issuer":"http://127.0.0.1:5001"}"#,
+        );
+        let s = Settings {
+            client_id: "mine".into(),
+            preset: ServerPreset::Production,
+        };
+        let c = s.apply(&deployed);
+        assert!(c.openid && !c.discovery);
+        assert_eq!(c.issuer.as_deref(), Some(PRODUCTION_SERVER));
+        assert!(c.iss_optional);
+        assert_eq!(
+            c.jwks_uri,
+            format!("{PRODUCTION_SERVER}/restapi/oauth/jwks")
+        );
+        let local = Settings {
+            preset: ServerPreset::Local,
+            ..s
+        }
+        .apply(&deployed);
+        assert_eq!(local.issuer.as_deref(), Some(LOCAL_SANDBOX_SERVER));
+        assert!(!local.iss_optional);
+    }
+
+    #[test]
     fn minimal_config_gets_ringcentral_defaults() {
         let c = ok(r#"{"client_id":"abc"}"#);
         assert_eq!(c.server, "https://platform.ringcentral.com");

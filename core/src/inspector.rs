@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::authorize::Started;
 use crate::error::ApiError;
+use crate::id_token::IdToken;
 use crate::pkce::sha256;
 use crate::secret::mask;
+use crate::session::verify::CHECKS;
 use crate::time::Timestamp;
 use crate::token::{FormBody, TokenRequest, TokenSet};
 
@@ -90,6 +92,8 @@ pub enum StepKind {
     ApiRead,
     /// The revoke request at sign-out, and its outcome.
     Revoke,
+    /// An OpenID Connect ID token: its header and claims, and each check with its result.
+    IdToken,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -263,6 +267,80 @@ impl Step {
     }
 
     /// The step with the URL its request went to.
+    /// An ID token (of the sign-in, or `refreshed`: one a refresh brought) and its checks in the
+    /// order they are made ([`CHECKS`]): passed up to `failed` (the check and what to show for
+    /// it), not reached after it. `token` is `None` when it could not be taken apart.
+    pub fn id_token(
+        token: Option<&IdToken>,
+        failed: Option<(&str, String)>,
+        refreshed: bool,
+    ) -> Self {
+        let mut fields = Vec::new();
+        if let Some(t) = token {
+            fields.push(Field::new("alg", crate::id_token::ALGORITHM, false));
+            if let Some(kid) = &t.kid {
+                fields.push(Field::new("kid", kid.clone(), false));
+            }
+            let c = &t.claims;
+            let mut claim = |name: &str, value: Option<String>, secret: bool| {
+                if let Some(v) = value {
+                    fields.push(Field::new(name, v, secret));
+                }
+            };
+            claim("iss", Some(c.iss.clone()), false);
+            claim("sub", Some(c.sub.clone()), false);
+            claim("aud", Some(c.aud.as_slice().join(" ")), false);
+            claim("azp", c.azp.clone(), false);
+            claim("exp", Some(c.exp.to_string()), false);
+            claim("iat", Some(c.iat.to_string()), false);
+            claim("auth_time", c.auth_time.map(|t| t.to_string()), false);
+            claim("nonce", c.nonce.clone(), true);
+            claim("email", c.email.clone(), false);
+            claim(
+                "email_verified",
+                c.email_verified.map(|v| v.to_string()),
+                false,
+            );
+            claim("given_name", c.given_name.clone(), false);
+            claim("family_name", c.family_name.clone(), false);
+            claim(
+                "account_id",
+                c.account_id.as_ref().map(|v| v.to_string()),
+                false,
+            );
+        }
+        let failed_at = failed
+            .as_ref()
+            .and_then(|(check, _)| CHECKS.iter().position(|c| c == check));
+        for (i, check) in CHECKS.iter().enumerate() {
+            let applies = match *check {
+                "nonce" | "present" => !refreshed,
+                "same sign-in" => refreshed,
+                _ => true,
+            };
+            let shown = match (failed_at, &failed) {
+                _ if !applies => continue,
+                (Some(at), Some((_, why))) if at == i => why.clone(),
+                (Some(at), _) if at < i => "not reached".to_string(),
+                _ => "passed".to_string(),
+            };
+            fields.push(Field::new(format!("check {check}"), shown, false));
+        }
+        let title = match (refreshed, failed.is_some()) {
+            (false, false) => "ID token verified (sign-in)",
+            (false, true) => "ID token refused (sign-in)",
+            (true, false) => "ID token verified (refresh)",
+            (true, true) => "ID token not accepted (refresh)",
+        };
+        Self {
+            kind: StepKind::IdToken,
+            title: title.into(),
+            fields,
+            at: None,
+            url: None,
+        }
+    }
+
     pub fn with_url(mut self, url: &str) -> Self {
         self.url = Some(url.to_string());
         self

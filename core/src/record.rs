@@ -370,6 +370,34 @@ mod tests {
         let p = pending();
         let back = decode_pending(&encode_pending(&p)).unwrap();
         assert_eq!(back, p);
+        assert!(!encode_pending(&p).contains("nonce"));
+    }
+
+    #[test]
+    fn an_openid_sign_in_keeps_its_nonce_and_its_session_the_verified_identity() {
+        let r = AuthorizeRequest {
+            endpoint: "https://h/a".into(),
+            client_id: "c".into(),
+            redirect_uri: "https://app/cb".into(),
+            openid: true,
+            ..Default::default()
+        };
+        let p = start(&r, &binding(), &mut SeededEntropy(3), T0)
+            .unwrap()
+            .pending;
+        assert!(p.nonce.is_some());
+        assert_eq!(decode_pending(&encode_pending(&p)).unwrap(), p);
+        let claims: Claims = serde_json::from_str(
+            r#"{"iss":"https://h","sub":"101","aud":["c"],"exp":1,"iat":1,"email":"a@b","account_id":37}"#,
+        )
+        .unwrap();
+        let s = StoredSession {
+            identity: Some(claims),
+            ..session()
+        };
+        let back = decode_session(&encode_session(&s)).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.identity.unwrap().sub, "101");
     }
 
     #[test]

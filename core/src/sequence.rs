@@ -114,7 +114,7 @@ pub struct Diagram {
 fn shape_of(kind: StepKind) -> Shape {
     use Lane::*;
     match kind {
-        StepKind::Pkce => Shape::Note(Tab),
+        StepKind::Pkce | StepKind::IdToken => Shape::Note(Tab),
         StepKind::Authorize | StepKind::TokenRequest | StepKind::Revoke => Shape::Arrow {
             from: Tab,
             to: AuthServer,
@@ -148,6 +148,7 @@ fn wanted(kind: StepKind) -> &'static [&'static str] {
         StepKind::TokenResponse => &["access_token", "refresh_token", "problem"],
         StepKind::ApiRead => &["Authorization", "status", "problem"],
         StepKind::Revoke => &["token", "status", "problem"],
+        StepKind::IdToken => &["sub", "check signature"],
     }
 }
 

@@ -50,8 +50,8 @@ pub enum Outgoing<'a> {
     Bearer { url: &'a str, token: &'a str },
     /// A same-origin file (config.json) that must not come from a cache.
     Fresh { url: &'a str },
-    /// A public document of another origin (an issuer's discovery metadata): no credentials,
-    /// no token.
+    /// A public document of the authorization server (its key set, its discovery metadata),
+    /// without credentials or token.
     Public { url: &'a str },
     /// An opaque `no-cors` GET that only tells whether the server answers at all (see
     /// [`classify_failure`]).
@@ -124,8 +124,9 @@ impl Outgoing<'_> {
             }
             Self::Public { .. } => {
                 init.set_credentials(RequestCredentials::Omit);
-                // How long it may be kept is the server's to say (`Cache-Control`).
-                init.set_cache(RequestCache::Default);
+                // Revalidated, not trusted blindly from the cache: a rotated key must be seen,
+                // and a discovery document that changed.
+                init.set_cache(RequestCache::NoCache);
                 headers.set("Accept", "application/json")?;
             }
             Self::Probe { .. } => {

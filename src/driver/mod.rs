@@ -23,6 +23,7 @@ use rc_pkce_core::Timestamp;
 use rc_pkce_core::authorize;
 use rc_pkce_core::config::AppConfig;
 use rc_pkce_core::error::{ApiError, ErrorKind, parse_error_response};
+use rc_pkce_core::id_token::{Claims, UserInfoError, check_userinfo};
 use rc_pkce_core::inspector::{Inspector, Step, StepKind};
 use rc_pkce_core::random::{Entropy, EntropyError};
 use rc_pkce_core::record::{
@@ -51,6 +52,8 @@ pub struct SessionView {
     pub problem: Option<ApiError>,
     pub retry_at: Option<Timestamp>,
     pub refresh_due_at: Option<Timestamp>,
+    /// Who is signed in, from the verified ID token (OpenID Connect sign-ins).
+    pub identity: Option<Claims>,
     pub tabs_sharing: usize,
     pub tab_support: Support,
     /// Storage refused to keep something the sign-in needs.
@@ -68,6 +71,7 @@ impl Default for SessionView {
             problem: None,
             retry_at: None,
             refresh_due_at: None,
+            identity: None,
             tabs_sharing: 0,
             tab_support: Support::SingleTab("Web Locks"),
             storage_problem: None,
@@ -84,6 +88,15 @@ pub trait Observer {
     fn inspector(&self, inspector: &Inspector);
     /// A route the driver wants shown (after sign-in: `/account`).
     fn route(&self, path: &str);
+}
+
+/// Why the userinfo cannot be shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserInfoProblem {
+    /// The request failed (with the error's title and hint).
+    Api(ApiError),
+    /// The answer is not about the signed-in user, or not userinfo at all.
+    Refused(UserInfoError),
 }
 
 /// What became of an API call after a 401.
@@ -128,7 +141,7 @@ impl<P: Platform + 'static> Driver<P> {
     /// before anything renders (so the token request does not wait for the UI).
     pub fn start(config: AppConfig, platform: P, observer: Rc<dyn Observer>) -> Rc<Self> {
         let driver = Rc::new(Self {
-            session: RefCell::new(Session::new(config.binding())),
+            session: RefCell::new(Session::new(config.binding()).with_key_set(&config.jwks_uri)),
             config,
             platform,
             observer,
@@ -326,6 +339,29 @@ impl<P: Platform + 'static> Driver<P> {
                 self.prefetch(crate::api::ACCOUNT_PATH);
                 self.observer.route("/account");
             }
+            Effect::FetchKeys { id, url } => {
+                let answer = self.platform.send(&Request::Public { url });
+                let me = Rc::clone(self);
+                self.platform.spawn(Box::pin(async move {
+                    let result = body_text(answer.await, me.platform.now());
+                    me.dispatch(Event::KeysFetched { id, result });
+                }));
+            }
+            Effect::CheckSignature {
+                id,
+                key,
+                signing_input,
+                signature,
+            } => {
+                let verdict = self
+                    .platform
+                    .verify_signature(&key, &signing_input, &signature);
+                let me = Rc::clone(self);
+                self.platform.spawn(Box::pin(async move {
+                    let result = verdict.await;
+                    me.dispatch(Event::SignatureChecked { id, result });
+                }));
+            }
         }
     }
 
@@ -385,6 +421,7 @@ impl<P: Platform + 'static> Driver<P> {
             problem: session.problem(),
             retry_at: session.retry_at(),
             refresh_due_at: session.refresh_due_at(),
+            identity: session.identity().cloned(),
             tabs_sharing,
             tab_support,
             storage_problem: session.storage_problem().cloned(),
@@ -475,8 +512,13 @@ impl<P: Platform + 'static> Driver<P> {
     fn current_read(&self, path: &str) -> Option<(Request, u64)> {
         let session = self.session.borrow();
         let current = session.current()?;
+        // The userinfo endpoint is the OAuth server's, not under the API base.
+        let url = match path.starts_with('/') {
+            true => format!("{}{}", self.config.api_base, path),
+            false => path.to_string(),
+        };
         let request = Request::Bearer {
-            url: format!("{}{}", self.config.api_base, path),
+            url,
             token: current.tokens.access_token.expose().to_string(),
         };
         Some((request, current.generation))
@@ -509,6 +551,21 @@ impl<P: Platform + 'static> Driver<P> {
             }
         };
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_response(200, e.to_string()))
+    }
+
+    /// The OpenID Connect userinfo of the signed-in user, used only when it is about the user
+    /// the ID token names (the core's rule).
+    pub async fn userinfo(
+        self: &Rc<Self>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, UserInfoProblem> {
+        let identity = self.session.borrow().identity().cloned();
+        let Some(identity) = identity else {
+            return Err(UserInfoProblem::Api(ApiError::new(ErrorKind::Unauthorized)));
+        };
+        let url = self.config.userinfo_endpoint.clone();
+        let body = self.read(&url, None).await.map_err(UserInfoProblem::Api)?;
+        let text = String::from_utf8_lossy(&body);
+        check_userinfo(&identity, &text).map_err(UserInfoProblem::Refused)
     }
 
     /// The body of `path`, sending `first` (or a fresh GET) and after a 401 asking the session
@@ -574,6 +631,20 @@ impl<P: Platform> Entropy for PlatformEntropy<'_, P> {
     fn fill(&mut self, dest: &mut [u8]) -> Result<(), EntropyError> {
         self.0.fill_random(dest)
     }
+}
+
+/// The text of a 2xx answer, or what went wrong.
+fn body_text(response: Result<HttpResponse, ApiError>, now: Timestamp) -> Result<String, ApiError> {
+    let r = response?;
+    if !r.is_success() {
+        return Err(parse_error_response(
+            r.status,
+            r.retry_after.as_deref(),
+            &r.body,
+            now,
+        ));
+    }
+    String::from_utf8(r.body).map_err(|_| ApiError::bad_response(r.status, "not UTF-8 text"))
 }
 
 fn token_result(

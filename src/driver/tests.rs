@@ -12,6 +12,7 @@ use futures_util::task::LocalSpawnExt;
 use rc_pkce_core::Timestamp;
 use rc_pkce_core::config::{AppConfig, parse_config};
 use rc_pkce_core::error::{ApiError, ErrorKind};
+use rc_pkce_core::id_token::RsaKey;
 use rc_pkce_core::inspector::Inspector;
 use rc_pkce_core::random::EntropyError;
 use rc_pkce_core::record::{decode_pending, decode_session, encode_session};
@@ -56,9 +57,13 @@ struct World {
     refuse_navigation: Cell<bool>,
     cleaned: Cell<bool>,
     sink: RefCell<Option<Sink>>,
+    /// Signature checks asked for (the key's `kid`), waiting for the test's verdict.
+    checks: RefCell<Vec<(Option<String>, Verdict)>>,
 }
 
 type Sink = Rc<dyn Fn(Signal)>;
+/// Where the test's verdict on a signature check goes.
+type Verdict = oneshot::Sender<Result<bool, String>>;
 
 #[derive(Clone, Default)]
 struct Fake(Rc<World>);
@@ -124,6 +129,17 @@ impl Platform for Fake {
 
     fn take_early_pending(&self) -> Option<String> {
         None
+    }
+
+    fn verify_signature(
+        &self,
+        key: &RsaKey,
+        _signing_input: &str,
+        _signature: &[u8],
+    ) -> LocalBoxFuture<'static, Result<bool, String>> {
+        let (reply, verdict) = oneshot::channel();
+        self.0.checks.borrow_mut().push((key.kid.clone(), reply));
+        Box::pin(async move { verdict.await.unwrap_or_else(|_| Err("dropped".into())) })
     }
 
     fn discard_early(&self) {
@@ -231,9 +247,13 @@ fn config() -> AppConfig {
 
 /// Loads the app at `href` in a tab whose storage holds what `fake` holds.
 fn load(fake: &Fake, href: &str) -> Page {
+    load_with(config(), fake, href)
+}
+
+fn load_with(config: AppConfig, fake: &Fake, href: &str) -> Page {
     *fake.0.href.borrow_mut() = href.to_string();
     let seen = Rc::new(Seen::default());
-    let driver = Driver::start(config(), fake.clone(), seen.clone());
+    let driver = Driver::start(config, fake.clone(), seen.clone());
     let mut page = Page {
         fake: fake.clone(),
         seen,
@@ -335,14 +355,14 @@ fn tokens(access: &str, refresh: &str, ttl: u64) -> Result<HttpResponse, ApiErro
 fn form(request: &Request) -> HashMap<String, String> {
     match request {
         Request::Form { body, .. } => parse_query(body.expose()).into_iter().collect(),
-        Request::Bearer { .. } => panic!("not a form POST: {request:?}"),
+        Request::Bearer { .. } | Request::Public { .. } => panic!("not a form POST: {request:?}"),
     }
 }
 
 fn bearer(request: &Request) -> &str {
     match request {
         Request::Bearer { token, .. } => token,
-        Request::Form { .. } => panic!("not a bearer GET: {request:?}"),
+        Request::Form { .. } | Request::Public { .. } => panic!("not a bearer GET: {request:?}"),
     }
 }
 
@@ -863,4 +883,182 @@ fn the_inspector_records_reads_and_the_revoke_with_their_tokens_masked() {
         "{shown}"
     );
     assert_eq!(page.stored(Area::Tokens, keys::INSPECTOR), None);
+}
+
+/// The local sandbox with OpenID Connect on.
+fn openid_config() -> AppConfig {
+    parse_config(
+        r#"{"client_id": "demo", "server": "http://127.0.0.1:5001", "issuer": "http://127.0.0.1:5001", "openid": true}"#,
+        APP,
+    )
+    .expect("a valid config")
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// An ID token for the pending sign-in's nonce, signed (as far as the fake's verdict says) with
+/// key `kid`.
+fn id_token(nonce: &str, sub: &str) -> String {
+    let now = T0.as_millis() / 1000;
+    let header = serde_json::json!({"alg": "RS256", "kid": "k1"});
+    let claims = serde_json::json!({
+        "iss": "http://127.0.0.1:5001", "sub": sub, "aud": "demo", "iat": now,
+        "exp": now + 3600, "nonce": nonce, "email": "jane@example.com",
+    });
+    format!(
+        "{}.{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes()),
+        b64(&[5; 256])
+    )
+}
+
+fn jwks() -> Result<HttpResponse, ApiError> {
+    ok(serde_json::json!({"keys": [
+        {"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig", "n": b64(&[0xc5; 256]), "e": "AQAB"}
+    ]}))
+}
+
+/// Back at the redirect URI from an OpenID sign-in; returns the page and the nonce sent.
+fn come_back_openid(fake: &Fake) -> (Page, String) {
+    let page = load_with(openid_config(), fake, APP);
+    page.driver.sign_in();
+    let navigated = fake.0.navigated.borrow().last().cloned().unwrap();
+    assert!(navigated.contains("scope=openid"), "{navigated}");
+    let pending = decode_pending(&page.stored(Area::Pending, keys::PENDING).unwrap()).unwrap();
+    let nonce = pending
+        .nonce
+        .as_ref()
+        .expect("a nonce")
+        .expose()
+        .to_string();
+    assert!(navigated.contains(&format!("nonce={nonce}")));
+    let url = format!(
+        "{CALLBACK}?{}",
+        form_encode([
+            ("code", "THE-CODE"),
+            ("state", pending.state.expose()),
+            ("iss", "http://127.0.0.1:5001"),
+        ])
+    );
+    (load_with(openid_config(), fake, &url), nonce)
+}
+
+impl Page {
+    /// Gives the verdict on the oldest signature check; returns the key's `kid`.
+    fn verdict(&mut self, result: Result<bool, String>) -> Option<String> {
+        let (kid, reply) = self.fake.0.checks.borrow_mut().remove(0);
+        let _ = reply.send(result);
+        self.settle();
+        kid
+    }
+}
+
+fn id_token_answer(token: &str) -> Result<HttpResponse, ApiError> {
+    ok(serde_json::json!({
+        "access_token": "AT1", "token_type": "bearer", "expires_in": 3600,
+        "refresh_token": "RT1", "refresh_token_expires_in": 604800,
+        "scope": "openid", "owner_id": "101", "id_token": token,
+    }))
+}
+
+#[test]
+fn an_openid_sign_in_reads_nothing_before_its_id_token_is_verified() {
+    let fake = Fake::default();
+    let (mut page, nonce) = come_back_openid(&fake);
+    page.answer("/oauth/token", id_token_answer(&id_token(&nonce, "101")));
+    assert_eq!(
+        page.requests(),
+        [(
+            "GET",
+            "http://127.0.0.1:5001/restapi/oauth/jwks".to_string()
+        )],
+        "only the key set, without a token"
+    );
+    assert!(matches!(
+        fake.0.sent.borrow()[0].request,
+        Request::Public { .. }
+    ));
+    assert!(page.stored(Area::Tokens, keys::SESSION).is_none());
+    assert_eq!(page.view().phase, Phase::Exchanging);
+    page.answer("/oauth/jwks", jwks());
+    assert!(page.requests().is_empty(), "still nothing read");
+    assert_eq!(page.verdict(Ok(true)).as_deref(), Some("k1"));
+    assert_eq!(page.view().phase, Phase::SignedIn);
+    assert_eq!(page.view().identity.unwrap().sub, "101");
+    assert_eq!(*page.seen.routes.borrow(), ["/account"]);
+    assert_eq!(page.requests().len(), 2, "the account's reads start now");
+    let stored = decode_session(&page.stored(Area::Tokens, keys::SESSION).unwrap()).unwrap();
+    assert_eq!(
+        stored.identity.unwrap().email.as_deref(),
+        Some("jane@example.com")
+    );
+
+    // Userinfo: read with the access token, used only for the ID token's subject.
+    for (sub, shown) in [("101", true), ("999", false)] {
+        let driver = Rc::clone(&page.driver);
+        let got = Rc::new(RefCell::new(None));
+        let into = Rc::clone(&got);
+        page.fake.spawn(Box::pin(async move {
+            *into.borrow_mut() = Some(driver.userinfo().await);
+        }));
+        page.settle();
+        let request = page.answer(
+            "/oauth/userinfo",
+            ok(serde_json::json!({"sub": sub, "email": "jane@example.com"})),
+        );
+        assert_eq!(bearer(&request), "AT1");
+        let result = got.borrow_mut().take().unwrap();
+        assert_eq!(result.is_ok(), shown, "{result:?}");
+    }
+}
+
+#[test]
+fn a_forged_id_token_signs_nobody_in_and_its_tokens_are_revoked() {
+    let fake = Fake::default();
+    let (mut page, nonce) = come_back_openid(&fake);
+    page.answer("/oauth/token", id_token_answer(&id_token(&nonce, "101")));
+    page.answer("/oauth/jwks", jwks());
+    page.verdict(Ok(false));
+    assert_eq!(page.view().phase, Phase::SignedOut);
+    assert!(matches!(
+        page.view().notice,
+        Some(Notice::IdTokenRefused(_))
+    ));
+    assert_eq!(
+        page.requests(),
+        [(
+            "POST",
+            "http://127.0.0.1:5001/restapi/oauth/revoke".to_string()
+        )],
+        "no API call, only the revoke"
+    );
+    assert!(page.stored(Area::Tokens, keys::SESSION).is_none());
+    assert!(page.seen.routes.borrow().is_empty());
+}
+
+#[test]
+fn a_key_set_that_does_not_answer_is_asked_again_after_a_wait() {
+    let fake = Fake::default();
+    let (mut page, nonce) = come_back_openid(&fake);
+    page.answer("/oauth/token", id_token_answer(&id_token(&nonce, "101")));
+    page.answer(
+        "/oauth/jwks",
+        Err(ApiError::network(
+            "http://127.0.0.1:5001",
+            "connection reset",
+        )),
+    );
+    assert!(page.requests().is_empty());
+    assert_eq!(page.view().phase, Phase::Exchanging);
+    assert!(page.view().problem.is_some() && page.view().retry_at.is_some());
+    let wait = fake.0.wake_in.get().expect("a wake-up is set");
+    fake.0.now.set(Some(T0.plus_millis(wait)));
+    page.signal(Signal::Wake);
+    page.answer("/oauth/jwks", jwks());
+    page.verdict(Ok(true));
+    assert_eq!(page.view().phase, Phase::SignedIn);
 }

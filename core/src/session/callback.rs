@@ -37,6 +37,8 @@ pub struct Exchange {
     /// [`grant_id_for`]). Kept rather than hashed up front: the first-load module that sends the exchange early never
     /// needs the name, and so carries no SHA-256 code for it.
     state: StateToken,
+    /// The OpenID Connect `nonce` the sign-in sent: its ID token must carry it back.
+    nonce: Option<StateToken>,
 }
 
 impl Exchange {
@@ -58,6 +60,11 @@ impl Exchange {
     /// Where the session the exchange leads to belongs.
     pub fn binding(&self) -> &ServerBinding {
         &self.binding
+    }
+
+    /// The `nonce` the ID token must carry (an OpenID Connect sign-in: an ID token must come).
+    pub fn nonce(&self) -> Option<&str> {
+        self.nonce.as_ref().map(StateToken::expose)
     }
 
     /// The grant the exchange leads to (see [`grant_id_for`]).
@@ -100,6 +107,10 @@ pub fn accept_callback(
                 tab_key: p.tab_key.clone(),
                 binding: p.binding.clone(),
                 state: StateToken::from_stored(p.state.expose()),
+                nonce: p
+                    .nonce
+                    .as_ref()
+                    .map(|n| StateToken::from_stored(n.expose())),
             }),
             // parse_callback accepts no code without a record; this keeps it so if that changes.
             None => CallbackVerdict::Rejected(CallbackRejection::NoPendingAuthorization),

@@ -3,11 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::verify::Refusal;
 use crate::authorize::PendingAuthorization;
 use crate::binding::{BindingField, ServerBinding};
 use crate::callback::CallbackRejection;
 use crate::error::ApiError;
-use crate::id_token::Claims;
+use crate::id_token::{Claims, RsaKey};
 use crate::inspector::Step;
 use crate::storage::StorageError;
 use crate::tab_key::TabKey;
@@ -63,6 +64,12 @@ pub enum Notice {
     /// The newest tokens could not be stored, so the stored copy was removed: the session goes on
     /// in this tab but does not survive a reload.
     SessionNotSaved(StorageError),
+    /// The sign-in's ID token failed a check: nobody was signed in, no API call was made, and the
+    /// tokens that came with it were revoked.
+    IdTokenRefused(Refusal),
+    /// The ID token a refresh brought failed a check: the session was ended and its tokens
+    /// revoked.
+    RefreshedIdTokenRefused(Refusal),
 }
 
 /// What is kept in storage (and passed between tabs) for a signed-in session.
@@ -156,6 +163,17 @@ pub enum Event {
     },
     /// Another tab published something for a grant.
     FromOtherTab(Broadcast),
+    /// The key set asked for with [`Effect::FetchKeys`] `id` came (its text), or did not.
+    KeysFetched {
+        id: u64,
+        result: Result<String, ApiError>,
+    },
+    /// The browser's verdict on [`Effect::CheckSignature`] `id`: valid or not, or why it could
+    /// not check.
+    SignatureChecked {
+        id: u64,
+        result: Result<bool, String>,
+    },
 }
 
 /// Outputs: what the browser layer must do, in order.
@@ -204,6 +222,20 @@ pub enum Effect {
     Record(Step),
     /// Sign-in finished: show the account.
     ShowAccount,
+    /// GET the server's key set (JWKS) at `url`, without credentials, and answer with
+    /// [`Event::KeysFetched`] carrying `id`.
+    FetchKeys {
+        id: u64,
+        url: String,
+    },
+    /// Check an RS256 signature of `signing_input` with `key` (WebCrypto) and answer with
+    /// [`Event::SignatureChecked`] carrying `id`.
+    CheckSignature {
+        id: u64,
+        key: RsaKey,
+        signing_input: String,
+        signature: Vec<u8>,
+    },
 }
 
 /// The non-secret facts about a stored session the app may show (session panel).

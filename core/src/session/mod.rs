@@ -23,10 +23,13 @@
 
 pub mod callback;
 pub mod event;
+#[cfg(test)]
+mod openid_tests;
 pub mod policy;
 mod state;
 #[cfg(test)]
 mod tests;
+pub mod verify;
 
 pub use callback::{CallbackVerdict, Exchange, accept_callback, grant_id_for, handles_callback};
 pub use event::{
@@ -41,11 +44,14 @@ use crate::authorize::PendingAuthorization;
 use crate::binding::ServerBinding;
 use crate::callback::CallbackRejection;
 use crate::error::{ApiError, ErrorKind};
+use crate::id_token::{Claims, Expected, IdToken, RsaKey};
 use crate::inspector::Step;
+use crate::secret::IdTokenText;
 use crate::storage::StorageError;
 use crate::time::Timestamp;
 use crate::token::{RevokeRequest, TokenSet};
-use state::{Attempt, Exchanging, Refresh, SignedIn, State};
+use state::{Attempt, Exchanging, Refresh, SignedIn, State, Verifying};
+use verify::{Next, Refusal, Stage};
 
 /// Where the session is, as the UI shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +95,10 @@ pub struct Session {
     /// Whether the PKCE inspector's steps are recorded ([`Effect::Record`]).
     records: bool,
     next_request_id: u64,
+    /// Where the server's key set is, for ID token signatures.
+    jwks_uri: String,
+    /// The key set as last fetched, kept for the page.
+    keys: Option<Vec<RsaKey>>,
 }
 
 impl Session {
@@ -101,6 +111,17 @@ impl Session {
             fatal: None,
             records: true,
             next_request_id: 1,
+            jwks_uri: String::new(),
+            keys: None,
+        }
+    }
+
+    /// Where the server publishes the keys that sign its ID tokens (the configuration's
+    /// `jwks_uri`), for sign-ins with OpenID Connect.
+    pub fn with_key_set(self, jwks_uri: impl Into<String>) -> Self {
+        Self {
+            jwks_uri: jwks_uri.into(),
+            ..self
         }
     }
 
@@ -120,7 +141,7 @@ impl Session {
         match &self.state {
             State::SignedOut => Phase::SignedOut,
             State::Authorizing { .. } => Phase::Authorizing,
-            State::Exchanging(_) => Phase::Exchanging,
+            State::Exchanging(_) | State::Verifying(_) => Phase::Exchanging,
             State::SignedIn(s) => match s.refresh {
                 Refresh::Idle => Phase::SignedIn,
                 _ => Phase::Refreshing,
@@ -138,6 +159,11 @@ impl Session {
             State::SignedIn(s) => Some(&s.current),
             _ => None,
         }
+    }
+
+    /// Who is signed in, from the verified ID token (OpenID Connect sign-ins only).
+    pub fn identity(&self) -> Option<&Claims> {
+        self.current().and_then(|s| s.identity.as_ref())
     }
 
     pub fn notice(&self) -> Option<&Notice> {
@@ -159,6 +185,7 @@ impl Session {
     pub fn problem(&self) -> Option<ApiError> {
         match &self.state {
             State::Exchanging(x) => x.problem.clone(),
+            State::Verifying(v) => v.problem.clone(),
             State::SignedIn(s) => s
                 .problem
                 .as_ref()
@@ -171,6 +198,14 @@ impl Session {
         match &self.state {
             State::Exchanging(Exchanging {
                 attempt: Attempt::RetryAt(at),
+                ..
+            }) => Some(*at),
+            State::Verifying(Verifying {
+                check:
+                    verify::Check {
+                        stage: Stage::KeysRetryAt(at),
+                        ..
+                    },
                 ..
             }) => Some(*at),
             State::SignedIn(SignedIn {
@@ -303,6 +338,8 @@ impl Session {
                 }
             }
             Event::FromOtherTab(message) => self.on_broadcast(message, now, &mut fx),
+            Event::KeysFetched { id, result } => self.on_keys(id, result, now, &mut fx),
+            Event::SignatureChecked { id, result } => self.on_signature(id, result, now, &mut fx),
         }
         fx
     }
@@ -425,7 +462,9 @@ impl Session {
         self.record(fx, || Step::token_response(&result));
         match &mut self.state {
             State::Exchanging(x) => match result {
-                Ok(tokens) => {
+                Ok(mut tokens) => {
+                    let id_token = tokens.id_token.take();
+                    let nonce = x.exchange.nonce().map(str::to_string);
                     let stored = StoredSession {
                         grant_id: x.exchange.grant_id(),
                         generation: 0,
@@ -434,11 +473,12 @@ impl Session {
                         tokens,
                         identity: None,
                     };
-                    self.state = State::SignedIn(SignedIn::new(stored.clone()));
-                    fx.push(Effect::StoreSession(stored));
-                    fx.push(Effect::ClearEnded);
-                    fx.push(Effect::ShowAccount);
-                    self.schedule(now, fx);
+                    match nonce {
+                        // An OpenID Connect sign-in: nobody is signed in before its ID token is
+                        // verified.
+                        Some(nonce) => self.verify_sign_in(stored, id_token, &nonce, now, fx),
+                        None => self.signed_in(stored, now, fx),
+                    }
                 }
                 Err(error) => {
                     x.failures += 1;
@@ -461,7 +501,8 @@ impl Session {
                 let locked = s.holds_lock();
                 let waiting = s.take_waiting();
                 match result {
-                    Ok(tokens) => {
+                    Ok(mut tokens) => {
+                        let id_token = tokens.id_token.take();
                         let stored = StoredSession {
                             grant_id: s.current.grant_id.clone(),
                             // Records cap the generation far below the limit (MAX_GENERATION).
@@ -483,6 +524,13 @@ impl Session {
                         }
                         fx.extend(waiting.into_iter().map(Effect::RetryCall));
                         self.schedule(now, fx);
+                        // An OpenID Connect session holds a refresh's new ID token to the
+                        // sign-in's; one without an identity has nothing to hold it to.
+                        if let Some(text) = id_token
+                            && self.identity().is_some()
+                        {
+                            self.verify_refreshed(&text, now, fx);
+                        }
                     }
                     Err(error) => {
                         if locked {
@@ -519,12 +567,29 @@ impl Session {
                     }
                 }
             }
-            State::SignedOut | State::Authorizing { .. } => {}
+            State::SignedOut | State::Authorizing { .. } | State::Verifying(_) => {}
         }
     }
 
     fn on_tick(&mut self, now: Timestamp, fx: &mut Vec<Effect>) {
         match &mut self.state {
+            State::Verifying(v) => {
+                if let Stage::KeysRetryAt(at) = v.check.stage {
+                    if at <= now {
+                        let id = self.next_id();
+                        let State::Verifying(v) = &mut self.state else {
+                            return;
+                        };
+                        v.check.stage = Stage::Keys { id };
+                        fx.push(Effect::FetchKeys {
+                            id,
+                            url: self.jwks_uri.clone(),
+                        });
+                    } else {
+                        fx.push(Effect::WakeAt(at));
+                    }
+                }
+            }
             State::Exchanging(x) => {
                 if let Attempt::RetryAt(at) = x.attempt {
                     if at <= now {
@@ -797,6 +862,278 @@ impl Session {
         }
     }
 
+    // The ID token (OpenID Connect)
+
+    /// The sign-in is done: show the account.
+    fn signed_in(&mut self, stored: StoredSession, now: Timestamp, fx: &mut Vec<Effect>) {
+        self.state = State::SignedIn(SignedIn::new(stored.clone()));
+        fx.push(Effect::StoreSession(stored));
+        fx.push(Effect::ClearEnded);
+        fx.push(Effect::ShowAccount);
+        self.schedule(now, fx);
+    }
+
+    /// Checks the ID token of a sign-in that sent `nonce`; `session` waits for the verdict.
+    fn verify_sign_in(
+        &mut self,
+        session: StoredSession,
+        text: Option<IdTokenText>,
+        nonce: &str,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
+        let Some(text) = text else {
+            self.refuse_sign_in(session, Refusal::Missing, None, fx);
+            return;
+        };
+        let id = self.next_id();
+        let binding = &session.binding;
+        let expected = Expected {
+            issuer: binding.issuer.as_deref().unwrap_or_default(),
+            client_id: &binding.client_id,
+            nonce: Some(nonce),
+            now,
+        };
+        let next = verify::start(
+            &text,
+            &expected,
+            None,
+            self.keys.as_deref(),
+            &self.jwks_uri,
+            id,
+        );
+        match next {
+            Next::Wait(check, effect) => {
+                self.state = State::Verifying(Verifying {
+                    session,
+                    check,
+                    failures: 0,
+                    problem: None,
+                });
+                fx.push(effect);
+            }
+            Next::Refused(refusal, token) => {
+                self.refuse_sign_in(session, refusal, token.as_ref(), fx)
+            }
+            // `start` waits for a key or refuses; settled all the same.
+            Next::Verified(_) | Next::KeysFailed(..) => {
+                self.refuse_sign_in(session, Refusal::CannotVerify("no key".into()), None, fx)
+            }
+        }
+    }
+
+    /// Checks the ID token a refresh brought against the sign-in's (the tokens are in use
+    /// already: the old refresh token is spent).
+    fn verify_refreshed(&mut self, text: &IdTokenText, now: Timestamp, fx: &mut Vec<Effect>) {
+        let id = self.next_id();
+        let State::SignedIn(s) = &mut self.state else {
+            return;
+        };
+        let Some(first) = s.current.identity.as_ref() else {
+            return;
+        };
+        let binding = &s.current.binding;
+        let expected = Expected {
+            issuer: binding.issuer.as_deref().unwrap_or_default(),
+            client_id: &binding.client_id,
+            nonce: None,
+            now,
+        };
+        let next = verify::start(
+            text,
+            &expected,
+            Some(first),
+            self.keys.as_deref(),
+            &self.jwks_uri,
+            id,
+        );
+        self.go_on_refreshed(next, fx);
+    }
+
+    fn on_keys(
+        &mut self,
+        id: u64,
+        result: Result<String, ApiError>,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
+        let waits = |c: &verify::Check| c.stage == Stage::Keys { id };
+        let next_id = self.next_id();
+        match &mut self.state {
+            State::Verifying(v) if waits(&v.check) => {
+                let Some(v) = self.take_verifying() else {
+                    return;
+                };
+                let next =
+                    verify::on_keys(v.check, result, &mut self.keys, &self.jwks_uri, next_id);
+                self.go_on_sign_in(v.session, v.failures, next, now, fx);
+            }
+            State::SignedIn(s) if s.check.as_ref().is_some_and(waits) => {
+                let Some(check) = s.check.take() else { return };
+                let next = verify::on_keys(check, result, &mut self.keys, &self.jwks_uri, next_id);
+                self.go_on_refreshed(next, fx);
+            }
+            // An answer nobody waits for any more (signed out, a newer check).
+            _ => {}
+        }
+    }
+
+    fn on_signature(
+        &mut self,
+        id: u64,
+        result: Result<bool, String>,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
+        let waits = |c: &verify::Check| c.stage == Stage::Signature { id };
+        match &mut self.state {
+            State::Verifying(v) if waits(&v.check) => {
+                let Some(v) = self.take_verifying() else {
+                    return;
+                };
+                let next = verify::on_signature(v.check, result);
+                self.go_on_sign_in(v.session, v.failures, next, now, fx);
+            }
+            State::SignedIn(s) if s.check.as_ref().is_some_and(waits) => {
+                let Some(check) = s.check.take() else { return };
+                let next = verify::on_signature(check, result);
+                self.go_on_refreshed(next, fx);
+            }
+            _ => {}
+        }
+    }
+
+    /// The sign-in being verified, taken out of the state (which the caller sets next).
+    fn take_verifying(&mut self) -> Option<Verifying> {
+        match std::mem::replace(&mut self.state, State::SignedOut) {
+            State::Verifying(v) => Some(v),
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
+    /// Where a sign-in's check goes next; `failures` counts the key set's failed fetches.
+    fn go_on_sign_in(
+        &mut self,
+        session: StoredSession,
+        failures: u32,
+        next: Next,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
+        match next {
+            Next::Wait(check, effect) => {
+                self.state = State::Verifying(Verifying {
+                    session,
+                    check,
+                    failures,
+                    problem: None,
+                });
+                fx.push(effect);
+            }
+            Next::Verified(token) => {
+                self.record(fx, || Step::id_token(Some(&token), None, false));
+                let stored = StoredSession {
+                    identity: Some(token.claims),
+                    ..session
+                };
+                self.signed_in(stored, now, fx);
+            }
+            Next::Refused(refusal, token) => {
+                self.refuse_sign_in(session, refusal, token.as_ref(), fx)
+            }
+            Next::KeysFailed(mut check, error) => {
+                let failures = failures + 1;
+                if failures >= MAX_EXCHANGE_ATTEMPTS {
+                    let refusal = Refusal::KeysUnreachable {
+                        url: self.jwks_uri.clone(),
+                        error,
+                    };
+                    self.refuse_sign_in(session, refusal, Some(&check.token), fx);
+                    return;
+                }
+                let at = now.plus_millis(backoff_ms(failures, error.retry_after_secs));
+                check.stage = Stage::KeysRetryAt(at);
+                self.state = State::Verifying(Verifying {
+                    session,
+                    check,
+                    failures,
+                    problem: Some(error),
+                });
+                fx.push(Effect::WakeAt(at));
+            }
+        }
+    }
+
+    /// A sign-in whose ID token failed: nobody is signed in, and its tokens are revoked.
+    fn refuse_sign_in(
+        &mut self,
+        session: StoredSession,
+        refusal: Refusal,
+        token: Option<&IdToken>,
+        fx: &mut Vec<Effect>,
+    ) {
+        self.record(fx, || {
+            Step::id_token(token, Some((refusal.check(), refusal.to_string())), false)
+        });
+        fx.push(revoke(&session));
+        self.state = State::SignedOut;
+        self.notice = Some(Notice::IdTokenRefused(refusal));
+    }
+
+    /// Where the check of a refresh's ID token goes next.
+    fn go_on_refreshed(&mut self, next: Next, fx: &mut Vec<Effect>) {
+        let records = self.records;
+        let jwks_uri = self.jwks_uri.clone();
+        let State::SignedIn(s) = &mut self.state else {
+            return;
+        };
+        let mut record = |step: Step| {
+            if records {
+                fx.push(Effect::Record(step));
+            }
+        };
+        match next {
+            Next::Wait(check, effect) => {
+                s.check = Some(check);
+                fx.push(effect);
+            }
+            Next::Verified(token) => {
+                record(Step::id_token(Some(&token), None, true));
+                s.current.identity = Some(token.claims);
+                fx.push(Effect::StoreSession(s.current.clone()));
+            }
+            Next::KeysFailed(check, error) => {
+                // The key set is out of reach for now: that proves nothing against the token,
+                // whose claims passed. The session goes on with the sign-in's identity.
+                let refusal = Refusal::KeysUnreachable {
+                    url: jwks_uri,
+                    error,
+                };
+                let shown = format!("not checked: {refusal}");
+                record(Step::id_token(
+                    Some(&check.token),
+                    Some(("key", shown)),
+                    true,
+                ));
+            }
+            Next::Refused(refusal, token) => {
+                let why = (refusal.check(), refusal.to_string());
+                record(Step::id_token(token.as_ref(), Some(why), true));
+                // Not the sign-in's user, issuer or client, or not the server's signature: the
+                // tokens that came with it are not used, here or in the other tabs.
+                let current = s.current.clone();
+                fx.push(Effect::Publish(Broadcast::SignedOut {
+                    grant_id: current.grant_id.clone(),
+                }));
+                fx.push(revoke(&current));
+                self.end_session(Notice::RefreshedIdTokenRefused(refusal), fx);
+            }
+        }
+    }
+
     // Helpers shared by the transitions
 
     /// Ends the session for a reason the user did not choose; the reason is kept, so the page
@@ -831,6 +1168,10 @@ impl Session {
             if held {
                 fx.push(Effect::ReleaseRefreshLock);
             }
+        }
+        if let State::Verifying(v) = &self.state {
+            // Tokens of a sign-in nobody will finish must not stay alive on the server.
+            fx.push(revoke(&v.session));
         }
         self.state = State::SignedOut;
     }
@@ -877,6 +1218,14 @@ impl Session {
         let id = self.next_request_id;
         self.next_request_id += 1;
         id
+    }
+}
+
+/// The revoke of a session's tokens at the server it came from.
+fn revoke(session: &StoredSession) -> Effect {
+    Effect::PostRevoke {
+        endpoint: session.binding.revoke_endpoint.clone(),
+        body: RevokeRequest::for_tokens(&session.tokens, &session.binding.client_id).form_body(),
     }
 }
 

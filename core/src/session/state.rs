@@ -7,6 +7,7 @@ use crate::time::Timestamp;
 
 use super::callback::Exchange;
 use super::event::{CallId, StoredSession};
+use super::verify::Check;
 
 pub(super) enum State {
     SignedOut,
@@ -17,7 +18,19 @@ pub(super) enum State {
     },
     /// A code is being exchanged for tokens (or waits to be sent again).
     Exchanging(Exchanging),
+    /// The tokens came with an ID token, which is being checked before anyone is signed in.
+    Verifying(Verifying),
     SignedIn(SignedIn),
+}
+
+pub(super) struct Verifying {
+    /// The session the sign-in becomes once the ID token is verified (no identity yet).
+    pub session: StoredSession,
+    pub check: Check,
+    /// Failed fetches of the key set so far.
+    pub failures: u32,
+    /// The latest transient failure, shown while the fetch is retried.
+    pub problem: Option<ApiError>,
 }
 
 pub(super) struct Exchanging {
@@ -46,6 +59,8 @@ pub(super) struct SignedIn {
     /// A refresh timed out since the last one that worked: the server may have replaced the
     /// refresh token without this tab learning the new one.
     pub unsure: bool,
+    /// The ID token the last refresh brought, on its way through the key and signature checks.
+    pub check: Option<Check>,
 }
 
 impl SignedIn {
@@ -56,6 +71,7 @@ impl SignedIn {
             failures: 0,
             problem: None,
             unsure: false,
+            check: None,
         }
     }
 

@@ -91,7 +91,7 @@ impl std::fmt::Display for Refusal {
 }
 
 /// The checks in the order they are made, as the inspector lists them.
-pub const CHECKS: [&str; 11] = [
+pub const CHECKS: [&str; 12] = [
     "present",
     "form",
     "alg",
@@ -101,6 +101,7 @@ pub const CHECKS: [&str; 11] = [
     "exp",
     "iat",
     "nonce",
+    "same sign-in",
     "key",
     "signature",
 ];
@@ -123,6 +124,8 @@ pub(super) struct Check {
 }
 
 /// Where a check goes next.
+// One per answer of a sign-in's check: the size of the larger variants costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Next {
     /// Carry out this effect (fetch the keys, check the signature) and wait.
     Wait(Check, Effect),

@@ -10,8 +10,8 @@ use crate::ui::ready::ready_when;
 use crate::ui::route::use_route;
 use crate::ui::use_driver;
 use crate::ui::widgets::{
-    AccountCard, CallLog, ExtensionCard, InspectorPanel, Load, SessionNotice, SessionPanel,
-    load_account, load_extension,
+    AccountCard, CallLog, ExtensionCard, IdentityCard, InspectorPanel, Load, SessionNotice,
+    SessionPanel, load_account, load_extension,
 };
 
 #[component]
@@ -43,6 +43,10 @@ pub fn Account() -> impl IntoView {
         let reload_account = load_account(account);
         // Drawn once the user's extension is in (or failed): what the first-load page shows.
         ready_when(move || !matches!(extension.get(), Load::Loading));
+        // Read once per sign-in, like the page: a refresh's newer ID token is the same user's.
+        let identity = view_signal
+            .with_untracked(|v| v.identity.clone())
+            .map(|identity| view! { <IdentityCard identity/> });
         view! {
             <div class="page account">
                 <div class="page-head">
@@ -54,6 +58,7 @@ pub fn Account() -> impl IntoView {
                     <ExtensionCard state=extension reload=reload_extension/>
                     <AccountCard state=account extension reload=reload_account/>
                 </div>
+                {identity}
                 <CallLog/>
                 <div class="grid">
                     <SessionPanel/>

@@ -33,6 +33,9 @@ fn explanation(kind: StepKind) -> &'static str {
         StepKind::Revoke => {
             "The session is forgotten here first, then its token is revoked at the server, which ends the grant. The record keeps the token masked only."
         }
+        StepKind::IdToken => {
+            "The OpenID Connect ID token says who signed in. Before anyone is signed in the app checks it: RS256 only, the issuer, that it is meant for this app, its lifetime, the nonce this sign-in sent, and its signature with the server's published key (WebCrypto). A refresh's ID token must name the same user."
+        }
     }
 }
 
