@@ -3,14 +3,16 @@
 //! arrives it takes over the page and uses the answers already fetched, so the code is exchanged
 //! once and each account request is sent once. A reload after the code was sent does not send it
 //! again. If the app never takes over (it cannot start, or the page is left first), the tokens the
-//! first-load module got are revoked and nothing secret stays on the hand-off global.
+//! first-load module got are revoked and nothing secret stays on the hand-off global. With OpenID
+//! Connect the redirect URI's module steps aside: only the app verifies the ID token, and it does
+//! so before any API call.
 
 use std::time::Duration;
 
 use e2e::env::{
     EnvOptions, PASSWORD, USER, USER_COMPANY, USER_EXTENSION, USER_NAME, eventually, run,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// What the first-load module and the app left on `window.rcPkceEarly`.
 const HAND_OFF: &str = r#"
@@ -374,6 +376,54 @@ async fn the_name_once_shown_stays_on_screen_until_the_account_page_is_complete(
             assert_no_step_back(&b.execute("return window.rcPkceTexts;").await);
             let h = b.execute(HAND_OFF).await;
             assert_eq!(h["tookOver"], true, "{h}");
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_openid_the_code_waits_for_the_app_which_verifies_before_any_api_call() {
+    let options = EnvOptions {
+        config_extra: json!({"openid": true}),
+        ..Default::default()
+    };
+    run("first_load_openid", options, |env| {
+        Box::pin(async move {
+            let b = &env.browser;
+            env.site.hold_app();
+            b.goto(&env.app("/")).await;
+            // The home module still starts the sign-in (the core draws the nonce).
+            b.click("[data-testid=sign-in]").await;
+            env.consent(USER, PASSWORD, "allow").await;
+            eventually("the redirect URI", Duration::from_secs(10), || async {
+                b.url().await.contains("/oauth2callback")
+            })
+            .await;
+            // With the app held back nothing is sent: the callback module left it to the app.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            assert!(env.token_requests(None).await.is_empty());
+            assert_eq!(b.execute(HAND_OFF).await["requests"], 0);
+            env.site.release_app();
+            b.wait_for_text("[data-testid=user-name]", USER_NAME).await;
+            let requests = env.requests().await;
+            let first = |what: &dyn Fn(&Value) -> bool| {
+                requests
+                    .iter()
+                    .find(|r| r["method"] == "GET" && what(r))
+                    .and_then(|r| r["seq"].as_u64())
+            };
+            let keys = first(&|r| r["path"] == "/restapi/oauth/jwks").expect("the key set");
+            let api = first(&|r| {
+                r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("/restapi/v1.0/"))
+            })
+            .expect("an API read");
+            assert!(keys < api, "{requests:#?}");
+            assert_eq!(
+                env.token_requests(Some("authorization_code")).await.len(),
+                1
+            );
         })
     })
     .await;
