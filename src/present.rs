@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use rc_pkce_core::Timestamp;
 use rc_pkce_core::error::ApiError;
 use rc_pkce_core::id_token::IdTokenError;
-use rc_pkce_core::session::verify::Refusal;
+use rc_pkce_core::id_token::Refusal;
 use rc_pkce_core::session::{Notice, RevokeStatus};
 
 use crate::api::{CallLogPage, Range};

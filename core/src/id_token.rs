@@ -11,6 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use crate::error::ApiError;
 use crate::time::Timestamp;
 
 /// Longer than any ID token a server sends with a handful of claims; refused before decoding.
@@ -363,6 +364,98 @@ pub fn key_for<'a>(keys: &'a [RsaKey], kid: Option<&str>) -> Option<&'a RsaKey> 
         None => None,
     }
 }
+
+/// Why an ID token was refused, as the user reads it: which check failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The sign-in asked for OpenID Connect and the token response carried no `id_token`.
+    Missing,
+    /// Its form, algorithm or a claim ([`IdTokenError`] says which).
+    Token(IdTokenError),
+    /// The server's key set is not one (not JSON, no RS256 key).
+    KeySet { url: String, problem: JwksError },
+    /// The key set could not be fetched (after the retries a transient failure gets).
+    KeysUnreachable { url: String, error: ApiError },
+    /// The token names a key the server's key set does not hold, fetched afresh.
+    UnknownKey(Option<String>),
+    /// The signature does not verify with the server's key: the token was changed or forged.
+    BadSignature,
+    /// The browser could not check the signature (no WebCrypto, a key it refuses).
+    CannotVerify(String),
+}
+
+impl Refusal {
+    /// The check that failed, as the inspector lists them ([`CHECKS`]).
+    pub fn check(&self) -> &'static str {
+        match self {
+            Self::Missing => "present",
+            Self::Token(e) => match e {
+                IdTokenError::TooLarge(_)
+                | IdTokenError::NotCompact
+                | IdTokenError::NotBase64(_)
+                | IdTokenError::BadJson(..)
+                | IdTokenError::NoSignature => "form",
+                IdTokenError::Unsigned
+                | IdTokenError::SharedSecret(_)
+                | IdTokenError::UnsupportedAlgorithm(_)
+                | IdTokenError::CriticalExtension => "alg",
+                IdTokenError::WrongIssuer { .. } => "iss",
+                IdTokenError::WrongAudience { .. } => "aud",
+                IdTokenError::WrongAuthorizedParty { .. } => "azp",
+                IdTokenError::Expired { .. } => "exp",
+                IdTokenError::IssuedInTheFuture { .. } => "iat",
+                IdTokenError::NonceMissing | IdTokenError::NonceMismatch => "nonce",
+                IdTokenError::ChangedOnRefresh(_) => "same sign-in",
+            },
+            Self::KeySet { .. } | Self::KeysUnreachable { .. } | Self::UnknownKey(_) => "key",
+            Self::BadSignature | Self::CannotVerify(_) => "signature",
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing => f.write_str(
+                "the token response carries no ID token, though the sign-in asked for OpenID Connect (scope openid)",
+            ),
+            Self::Token(e) => write!(f, "{e}"),
+            Self::KeySet { url, problem } => write!(f, "the server's key set at {url}: {problem}"),
+            Self::KeysUnreachable { url, error } => write!(
+                f,
+                "the server's key set could not be fetched from {url}: {}",
+                error.title()
+            ),
+            Self::UnknownKey(Some(kid)) => write!(
+                f,
+                "the ID token is signed with key {kid:?}, which the server's key set does not hold"
+            ),
+            Self::UnknownKey(None) => f.write_str(
+                "the ID token names no key (kid) and the server's key set holds several",
+            ),
+            Self::BadSignature => f.write_str(
+                "the ID token's signature does not verify with the server's key: it was changed or forged",
+            ),
+            Self::CannotVerify(why) => write!(f, "the ID token's signature could not be checked: {why}"),
+        }
+    }
+}
+
+/// The checks in the order they are made, as the inspector lists them.
+pub const CHECKS: [&str; 12] = [
+    "present",
+    "form",
+    "alg",
+    "iss",
+    "aud",
+    "azp",
+    "exp",
+    "iat",
+    "nonce",
+    "same sign-in",
+    "key",
+    "signature",
+];
 
 /// Equal, compared without an early exit: how much of a guess matched does not show in the time.
 fn same(a: &[u8], b: &[u8]) -> bool {

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::authorize::Started;
 use crate::error::ApiError;
+use crate::id_token::CHECKS;
 use crate::id_token::IdToken;
 use crate::pkce::sha256;
 use crate::secret::mask;
-use crate::session::verify::CHECKS;
 use crate::time::Timestamp;
 use crate::token::{FormBody, TokenRequest, TokenSet};
 

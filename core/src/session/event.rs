@@ -3,11 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::verify::Refusal;
 use crate::authorize::PendingAuthorization;
 use crate::binding::{BindingField, ServerBinding};
 use crate::callback::CallbackRejection;
 use crate::error::ApiError;
+use crate::id_token::Refusal;
 use crate::id_token::{Claims, RsaKey};
 use crate::inspector::Step;
 use crate::storage::StorageError;

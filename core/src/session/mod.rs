@@ -29,7 +29,7 @@ pub mod policy;
 mod state;
 #[cfg(test)]
 mod tests;
-pub mod verify;
+mod verify;
 
 pub use callback::{CallbackVerdict, Exchange, accept_callback, grant_id_for, handles_callback};
 pub use event::{
@@ -44,6 +44,7 @@ use crate::authorize::PendingAuthorization;
 use crate::binding::ServerBinding;
 use crate::callback::CallbackRejection;
 use crate::error::{ApiError, ErrorKind};
+use crate::id_token::Refusal;
 use crate::id_token::{Claims, Expected, IdToken, RsaKey};
 use crate::inspector::Step;
 use crate::secret::IdTokenText;
@@ -51,7 +52,7 @@ use crate::storage::StorageError;
 use crate::time::Timestamp;
 use crate::token::{RevokeRequest, TokenSet};
 use state::{Attempt, Exchanging, Refresh, SignedIn, State, Verifying};
-use verify::{Next, Refusal, Stage};
+use verify::{Next, Stage};
 
 /// Where the session is, as the UI shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

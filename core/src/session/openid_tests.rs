@@ -6,11 +6,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use super::verify::{CHECKS, Refusal};
 use super::*;
 use crate::authorize::{AuthorizeRequest, start};
 use crate::error::parse_error_response;
 use crate::id_token::IdTokenError;
+use crate::id_token::{CHECKS, Refusal};
 use crate::inspector::StepKind;
 use crate::random::testing::SeededEntropy;
 use crate::token::parse_token_response;
