@@ -181,6 +181,11 @@ pub async fn callback() {
     let Ok(pending) = decode_pending(&record) else {
         return;
     };
+    // A sign-in that sent a nonce expects an ID token, which only the app verifies (the
+    // configuration may have changed since it started).
+    if pending.nonce.is_some() {
+        return;
+    }
     // The session machine decides, as in the app: the token request it asks for, or none (it
     // refuses the callback, and the app says why).
     let callback = Event::CallbackReceived {

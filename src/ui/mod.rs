@@ -13,10 +13,12 @@ use std::rc::Rc;
 use leptos::prelude::*;
 
 use crate::browser::config_loader::{self, Loaded};
+use crate::browser::location;
 use crate::driver::{Driver, Observer, SessionView};
 use crate::present::Page;
 use crate::ui::route::{provide_route, use_route};
 use crate::web::WebPlatform;
+use rc_pkce_core::callback::carries_response_parameters;
 use rc_pkce_core::inspector::Inspector;
 
 pub use layout::Layout;
@@ -148,7 +150,14 @@ pub fn App() -> impl IntoView {
                 let driver = Driver::start(*config, platform, Rc::new(signals));
                 boot.set(Boot::Ready(driver, signals));
             }
-            Loaded::Failed(_) => boot.set(Boot::Failed),
+            Loaded::Failed(_) => {
+                // No sign-in can go on, but its code still leaves the address bar and history.
+                let href = location::href();
+                if location::is_callback(&href) && carries_response_parameters(&href) {
+                    location::clean_callback_address();
+                }
+                boot.set(Boot::Failed)
+            }
         }
     });
     provide_route();

@@ -49,6 +49,13 @@ async fn missing_config_is_named() {
                 .map(|s| s.status)
                 .collect();
             assert_eq!(served, [404, 404]);
+            // A sign-in that cannot go on still takes its code out of the address bar.
+            b.goto(&env.app("/oauth2callback?code=THE-CODE&state=S"))
+                .await;
+            b.wait_for_text("[data-testid=config-problem]", "config.json is missing")
+                .await;
+            let url = b.url().await;
+            assert!(url.ends_with("/oauth2callback"), "{url}");
             assert_sandbox_untouched(env).await;
         })
     })
