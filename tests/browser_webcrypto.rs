@@ -125,3 +125,54 @@ async fn a_key_the_browser_cannot_import_is_an_error_not_a_bad_signature() {
             .contains("refused the server's key")
     );
 }
+
+/// RFC 7515 Appendix A.2: the RS256 example's signing input, signature and public key
+/// (A.2.1), as the RFC prints them.
+const RFC_7515_A2_INPUT: &str = concat!(
+    "eyJhbGciOiJSUzI1NiJ9",
+    ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFt",
+    "cGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
+);
+const RFC_7515_A2_SIGNATURE: &str = concat!(
+    "cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7",
+    "AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4",
+    "BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K",
+    "0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqv",
+    "hJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrB",
+    "p0igcN_IoypGlUPQGe77Rw"
+);
+const RFC_7515_A2_N: &str = concat!(
+    "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddx",
+    "HmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMs",
+    "D1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSH",
+    "SXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdV",
+    "MTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8",
+    "NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ"
+);
+
+#[wasm_bindgen_test]
+async fn the_rfc_7515_rs256_example_verifies_and_a_changed_byte_does_not() {
+    let jwks = json!({"keys": [{"kty": "RSA", "n": RFC_7515_A2_N, "e": "AQAB"}]}).to_string();
+    let keys = parse_jwks(&jwks).expect("the RFC's 2048-bit key is usable");
+    let key = key_for(&keys, None).expect("the only key");
+    let signature = URL_SAFE_NO_PAD.decode(RFC_7515_A2_SIGNATURE).unwrap();
+    assert_eq!(
+        verify_rs256(key, RFC_7515_A2_INPUT, &signature).await,
+        Ok(true)
+    );
+    let mut changed = signature.clone();
+    changed[255] ^= 0x80;
+    assert_eq!(
+        verify_rs256(key, RFC_7515_A2_INPUT, &changed).await,
+        Ok(false)
+    );
+    assert_eq!(
+        verify_rs256(
+            key,
+            &RFC_7515_A2_INPUT.replacen("cGxl", "cGxm", 1),
+            &signature
+        )
+        .await,
+        Ok(false)
+    );
+}
