@@ -785,3 +785,51 @@ fn a_refresh_whose_key_set_is_out_of_reach_keeps_the_session() {
     let step = id_token_step(&fx).unwrap();
     assert!(field(step, "check key").starts_with("not checked"));
 }
+
+proptest::proptest! {
+    /// Whatever one claim the checks read is changed to, or whatever the browser says of the
+    /// signature, only the untouched token with a valid signature signs anyone in, and nothing is
+    /// read from the API before it is.
+    #[test]
+    fn only_a_verified_token_signs_anyone_in(
+        claim in proptest::sample::select(vec!["iss", "aud", "azp", "nonce", "exp", "iat", "none"]),
+        value in "[a-z0-9:/.-]{0,24}",
+        shift in -100_000i64..100_000,
+        valid in proptest::bool::ANY,
+    ) {
+        let mut s = session();
+        let (nonce, id) = exchanging(&mut s, 7);
+        let mut c = claims(&nonce);
+        let now = (T0.as_millis() / 1000) as i64;
+        let untouched = match claim {
+            "exp" | "iat" => {
+                c[claim] = json!(now + shift);
+                (claim == "exp" && shift > -120) || (claim == "iat" && shift <= 120)
+            }
+            "none" => true,
+            _ => {
+                let kept = c[claim].as_str() == Some(value.as_str());
+                c[claim] = json!(value);
+                kept
+            }
+        };
+        let fx = s.handle(
+            Event::TokenResponse { id, result: Ok(token_answer(Some(&jwt(rs256("k1"), &c)), "AT1", T0)) },
+            T0,
+        );
+        proptest::prop_assert!(signs_nobody_in(&fx));
+        let mut fx = fx;
+        if let Some(fetch) = keys_fetch(&fx) {
+            fx = s.handle(Event::KeysFetched { id: fetch, result: Ok(jwks(&["k1"])) }, T0);
+            proptest::prop_assert!(signs_nobody_in(&fx));
+        }
+        if let Some((check, _, _)) = signature_check(&fx) {
+            fx = s.handle(Event::SignatureChecked { id: check, result: Ok(valid) }, T0);
+        }
+        proptest::prop_assert_eq!(s.is_signed_in(), untouched && valid, "{} = {:?}", claim, c[claim]);
+        proptest::prop_assert_eq!(
+            fx.iter().any(|e| matches!(e, Effect::ShowAccount)),
+            untouched && valid
+        );
+    }
+}
