@@ -888,13 +888,7 @@ impl Session {
             return;
         };
         let id = self.next_id();
-        let binding = &session.binding;
-        let expected = Expected {
-            issuer: binding.issuer.as_deref().unwrap_or_default(),
-            client_id: &binding.client_id,
-            nonce: Some(nonce),
-            now,
-        };
+        let expected = expected_of(&session.binding, Some(nonce), now);
         let next = verify::start(
             &text,
             &expected,
@@ -933,13 +927,7 @@ impl Session {
         let Some(first) = s.current.identity.as_ref() else {
             return;
         };
-        let binding = &s.current.binding;
-        let expected = Expected {
-            issuer: binding.issuer.as_deref().unwrap_or_default(),
-            client_id: &binding.client_id,
-            nonce: None,
-            now,
-        };
+        let expected = expected_of(&s.current.binding, None, now);
         let next = verify::start(
             text,
             &expected,
@@ -1219,6 +1207,21 @@ impl Session {
         let id = self.next_request_id;
         self.next_request_id += 1;
         id
+    }
+}
+
+/// What an ID token of a sign-in bound to `binding` must say: its issuer and client, and the
+/// `nonce` the sign-in sent (`None` for a refresh's token, which carries none).
+fn expected_of<'a>(
+    binding: &'a ServerBinding,
+    nonce: Option<&'a str>,
+    now: Timestamp,
+) -> Expected<'a> {
+    Expected {
+        issuer: binding.issuer.as_deref().unwrap_or_default(),
+        client_id: &binding.client_id,
+        nonce,
+        now,
     }
 }
 

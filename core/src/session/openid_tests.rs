@@ -82,6 +82,23 @@ fn token_answer(id_token: Option<&str>, access: &str, now: Timestamp) -> TokenSe
     parse_token_response(body.to_string().as_bytes(), now).unwrap()
 }
 
+/// The token endpoint's answer to request `id`, with `id_token` (or none), at `at`.
+fn answer(
+    s: &mut Session,
+    id: u64,
+    id_token: Option<&str>,
+    access: &str,
+    at: Timestamp,
+) -> Vec<Effect> {
+    s.handle(
+        Event::TokenResponse {
+            id,
+            result: Ok(token_answer(id_token, access, at)),
+        },
+        at,
+    )
+}
+
 fn jwks(kids: &[&str]) -> String {
     let keys: Vec<Value> = kids
         .iter()
@@ -183,13 +200,7 @@ fn field<'a>(step: &'a crate::inspector::Step, name: &str) -> &'a str {
 fn signed_in(s: &mut Session, kid: &str, seed: u64) {
     let (nonce, id) = exchanging(s, seed);
     let token = jwt(rs256(kid), &claims(&nonce));
-    let fx = s.handle(
-        Event::TokenResponse {
-            id,
-            result: Ok(token_answer(Some(&token), "AT1", T0)),
-        },
-        T0,
-    );
+    let fx = answer(s, id, Some(&token), "AT1", T0);
     let fx = match keys_fetch(&fx) {
         Some(id) => s.handle(
             Event::KeysFetched {
@@ -249,13 +260,7 @@ fn nobody_is_signed_in_before_the_id_token_is_verified() {
     let mut s = session();
     let (nonce, id) = exchanging(&mut s, 1);
     let token = jwt(rs256("k1"), &claims(&nonce));
-    let fx = s.handle(
-        Event::TokenResponse {
-            id,
-            result: Ok(token_answer(Some(&token), "AT1", T0)),
-        },
-        T0,
-    );
+    let fx = answer(&mut s, id, Some(&token), "AT1", T0);
     assert!(signs_nobody_in(&fx), "{fx:?}");
     assert_eq!(s.phase(), Phase::Exchanging);
     let fetch = keys_fetch(&fx).expect("the key set is fetched");
@@ -307,13 +312,7 @@ fn nobody_is_signed_in_before_the_id_token_is_verified() {
 fn refused_at_once(token: impl Fn(&str) -> Option<String>) -> (Vec<Effect>, Refusal) {
     let mut s = session();
     let (nonce, id) = exchanging(&mut s, 1);
-    let fx = s.handle(
-        Event::TokenResponse {
-            id,
-            result: Ok(token_answer(token(&nonce).as_deref(), "AT1", T0)),
-        },
-        T0,
-    );
+    let fx = answer(&mut s, id, token(&nonce).as_deref(), "AT1", T0);
     assert!(!s.is_signed_in() && s.phase() == Phase::SignedOut);
     assert!(signs_nobody_in(&fx) && revokes(&fx), "{fx:?}");
     assert!(keys_fetch(&fx).is_none() && signature_check(&fx).is_none());
@@ -379,13 +378,7 @@ fn waiting_for_keys(kid: &str) -> (Session, u64) {
     let mut s = session();
     let (nonce, id) = exchanging(&mut s, 1);
     let token = jwt(rs256(kid), &claims(&nonce));
-    let fx = s.handle(
-        Event::TokenResponse {
-            id,
-            result: Ok(token_answer(Some(&token), "AT1", T0)),
-        },
-        T0,
-    );
+    let fx = answer(&mut s, id, Some(&token), "AT1", T0);
     let fetch = keys_fetch(&fx).unwrap();
     (s, fetch)
 }
@@ -626,13 +619,7 @@ fn a_sign_in_without_openid_ignores_an_id_token() {
             _ => None,
         })
         .unwrap();
-    let fx = s.handle(
-        Event::TokenResponse {
-            id,
-            result: Ok(token_answer(Some("a.b.c"), "AT1", T0)),
-        },
-        T0,
-    );
+    let fx = answer(&mut s, id, Some("a.b.c"), "AT1", T0);
     assert!(s.is_signed_in() && keys_fetch(&fx).is_none());
     assert!(s.identity().is_none());
 }
@@ -668,13 +655,7 @@ fn a_refresh_with_a_new_id_token_of_the_same_user_keeps_the_session() {
     let (mut s, id) = refreshing();
     let later = T0.plus_secs(60);
     let token = jwt(rs256("k1"), &refreshed_claims("101"));
-    let fx = s.handle(
-        Event::TokenResponse {
-            id,
-            result: Ok(token_answer(Some(&token), "AT2", later)),
-        },
-        later,
-    );
+    let fx = answer(&mut s, id, Some(&token), "AT2", later);
     assert!(s.is_signed_in());
     assert_eq!(
         s.current().unwrap().tokens.access_token.expose(),
@@ -703,13 +684,7 @@ fn a_refresh_with_a_new_id_token_of_the_same_user_keeps_the_session() {
 #[test]
 fn a_refresh_without_an_id_token_keeps_the_identity() {
     let (mut s, id) = refreshing();
-    let fx = s.handle(
-        Event::TokenResponse {
-            id,
-            result: Ok(token_answer(None, "AT2", T0)),
-        },
-        T0,
-    );
+    let fx = answer(&mut s, id, None, "AT2", T0);
     assert!(s.is_signed_in() && signature_check(&fx).is_none());
     assert_eq!(s.identity().unwrap().sub, "101");
 }
@@ -718,13 +693,7 @@ fn a_refresh_without_an_id_token_keeps_the_identity() {
 fn a_refresh_whose_id_token_names_another_user_ends_the_session_everywhere() {
     let (mut s, id) = refreshing();
     let token = jwt(rs256("k1"), &refreshed_claims("666"));
-    let fx = s.handle(
-        Event::TokenResponse {
-            id,
-            result: Ok(token_answer(Some(&token), "AT2", T0)),
-        },
-        T0,
-    );
+    let fx = answer(&mut s, id, Some(&token), "AT2", T0);
     assert!(!s.is_signed_in());
     assert!(revokes(&fx));
     assert!(
@@ -741,13 +710,7 @@ fn a_refresh_whose_id_token_names_another_user_ends_the_session_everywhere() {
     // A forged signature on a refresh ends it too.
     let (mut s, id) = refreshing();
     let token = jwt(rs256("k1"), &refreshed_claims("101"));
-    let fx = s.handle(
-        Event::TokenResponse {
-            id,
-            result: Ok(token_answer(Some(&token), "AT2", T0)),
-        },
-        T0,
-    );
+    let fx = answer(&mut s, id, Some(&token), "AT2", T0);
     let (check, _, _) = signature_check(&fx).unwrap();
     let fx = s.handle(
         Event::SignatureChecked {
@@ -764,13 +727,7 @@ fn a_refresh_whose_id_token_names_another_user_ends_the_session_everywhere() {
 fn a_refresh_whose_key_set_is_out_of_reach_keeps_the_session() {
     let (mut s, id) = refreshing();
     let token = jwt(rs256("k2"), &refreshed_claims("101"));
-    let fx = s.handle(
-        Event::TokenResponse {
-            id,
-            result: Ok(token_answer(Some(&token), "AT2", T0)),
-        },
-        T0,
-    );
+    let fx = answer(&mut s, id, Some(&token), "AT2", T0);
     let fetch = keys_fetch(&fx).expect("k2 is not kept: fetched");
     let fx = s.handle(
         Event::KeysFetched {
