@@ -382,6 +382,8 @@ pub enum Refusal {
     BadSignature,
     /// The browser could not check the signature (no WebCrypto, a key it refuses).
     CannotVerify(String),
+    /// A refusal as it was recorded for a reload to show again (the check and its sentence).
+    Recorded { check: &'static str, text: String },
 }
 
 impl Refusal {
@@ -409,6 +411,7 @@ impl Refusal {
             },
             Self::KeySet { .. } | Self::KeysUnreachable { .. } | Self::UnknownKey(_) => "key",
             Self::BadSignature | Self::CannotVerify(_) => "signature",
+            Self::Recorded { check, .. } => check,
         }
     }
 }
@@ -437,6 +440,7 @@ impl std::fmt::Display for Refusal {
                 "the ID token's signature does not verify with the server's key: it was changed or forged",
             ),
             Self::CannotVerify(why) => write!(f, "the ID token's signature could not be checked: {why}"),
+            Self::Recorded { text, .. } => f.write_str(text),
         }
     }
 }

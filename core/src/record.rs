@@ -12,7 +12,7 @@ use thiserror::Error;
 use crate::authorize::{PendingAuthorization, StateToken};
 use crate::binding::ServerBinding;
 use crate::error::{ApiError, oauth_kind};
-use crate::id_token::Claims;
+use crate::id_token::{CHECKS, Claims, Refusal};
 use crate::inspector::Inspector;
 use crate::pkce::CodeVerifier;
 use crate::secret::{AccessToken, RefreshToken};
@@ -245,6 +245,17 @@ pub fn decode_inspector(text: &str) -> Result<Inspector, RecordError> {
 /// so it is form-encoded (`v=1&reason=ended&error=invalid_grant…`) rather than JSON: that costs
 /// the app no serialiser of its own.
 pub fn encode_ended(notice: &Notice) -> Option<String> {
+    if let Notice::RefreshedIdTokenRefused(refusal) = notice {
+        // Kept as it was shown: the check and the sentence.
+        let version = ENDED_VERSION.to_string();
+        let text = refusal.to_string();
+        return Some(crate::url::form_encode([
+            ("v", version.as_str()),
+            ("reason", "id_token_refused"),
+            ("check", refusal.check()),
+            ("message", text.as_str()),
+        ]));
+    }
     let (reason, error) = match notice {
         Notice::SessionEnded(e) => ("ended", Some(e)),
         Notice::RefreshLostInTransit(e) => ("lost_in_transit", Some(e)),
@@ -299,6 +310,16 @@ pub fn decode_ended(text: &str) -> Result<Notice, RecordError> {
         status: get("status").and_then(|s| s.parse().ok()),
         ..ApiError::new(oauth_kind(e))
     });
+    if get("reason") == Some("id_token_refused") {
+        let check = get("check").and_then(|c| CHECKS.iter().find(|k| **k == c));
+        return match (check, get("message")) {
+            (Some(check), Some(text)) => Ok(Notice::RefreshedIdTokenRefused(Refusal::Recorded {
+                check,
+                text: text.to_string(),
+            })),
+            _ => Err(corrupt("an ID token refusal without its check")),
+        };
+    }
     match (get("reason"), refusal) {
         (Some("ended"), Some(e)) => Ok(Notice::SessionEnded(e)),
         (Some("lost_in_transit"), Some(e)) => Ok(Notice::RefreshLostInTransit(e)),
@@ -503,6 +524,24 @@ mod tests {
         }
         assert_eq!(encode_ended(&Notice::SignedOutInAnotherTab), None);
         assert_eq!(encode_ended(&Notice::AlreadySignedIn), None);
+        // A refresh's refused ID token is read back as it was shown: its check and sentence.
+        let refusal = Refusal::Token(crate::id_token::IdTokenError::ChangedOnRefresh(
+            "subject (sub)",
+        ));
+        let text = encode_ended(&Notice::RefreshedIdTokenRefused(refusal.clone())).unwrap();
+        let Notice::RefreshedIdTokenRefused(back) = decode_ended(&text).unwrap() else {
+            panic!("another notice");
+        };
+        assert_eq!(
+            (back.check(), back.to_string()),
+            (refusal.check(), refusal.to_string())
+        );
+        assert!(decode_ended("v=1&reason=id_token_refused&check=bogus&message=x").is_err());
+        assert_eq!(
+            encode_ended(&Notice::IdTokenRefused(Refusal::BadSignature)),
+            None,
+            "a refused sign-in is shown where it happens, and ends no session"
+        );
         assert!(decode_ended("v=1&reason=ended").is_err(), "no refusal");
         assert!(decode_ended("v=1&reason=bored").is_err());
         assert!(decode_ended("reason=expired").is_err(), "no version");

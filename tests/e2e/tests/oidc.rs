@@ -198,6 +198,10 @@ async fn keys_rotated_between_sign_ins_and_a_mixed_up_userinfo() {
             )
             .await;
             assert!(env.stored_session().await.is_none());
+            // A reload still says why the session ended.
+            b.reload().await;
+            b.wait_for_page_text("the ID token of a refresh failed its aud check")
+                .await;
         })
     })
     .await;
