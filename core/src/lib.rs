@@ -35,6 +35,7 @@ pub mod handoff;
 pub mod id_token;
 pub mod inspector;
 pub mod pkce;
+pub mod popup;
 pub mod random;
 pub mod record;
 pub mod secret;

@@ -24,6 +24,8 @@ pub const TAB_KEY_BYTES: usize = 32;
 const CHANNEL_LABEL: &[u8] = b"rc-pkce channel";
 const LOCK_LABEL: &[u8] = b"rc-pkce refresh lock";
 const MESSAGE_LABEL: &[u8] = b"rc-pkce tab message";
+const HANDOVER_CHANNEL_LABEL: &[u8] = b"rc-pkce popup hand-over channel";
+const HANDOVER_LABEL: &[u8] = b"rc-pkce popup hand-over";
 
 /// Names are cut to this many MAC bytes: 128 bits, beyond guessing and short in the lock list.
 const NAME_BYTES: usize = 16;
@@ -101,6 +103,23 @@ impl TabKey {
         let mut mac = self.hmac(label);
         mac.update(data);
         mac.finalize().into_bytes().into()
+    }
+
+    /// The name part of a popup sign-in's hand-over channel ([`crate::popup::handover_channel`]).
+    pub(crate) fn popup_channel_tag(&self, state: &str) -> String {
+        self.name(HANDOVER_CHANNEL_LABEL, state.as_bytes())
+    }
+
+    /// The MAC of a popup's hand-over ([`crate::popup::seal`]).
+    pub(crate) fn sign_handover(&self, message: &[u8]) -> [u8; TAB_KEY_BYTES] {
+        self.mac(HANDOVER_LABEL, message)
+    }
+
+    /// Whether `tag` is the hand-over MAC of `message`, compared in constant time.
+    pub(crate) fn verify_handover(&self, message: &[u8], tag: &[u8]) -> bool {
+        let mut mac = self.hmac(HANDOVER_LABEL);
+        mac.update(message);
+        mac.verify_slice(tag).is_ok()
     }
 
     /// The MAC of one channel message.
