@@ -1108,6 +1108,15 @@ impl Session {
                     true,
                 ));
             }
+            // Nor does a key set the server cannot serve or serves broken (a 404, no RS256 key):
+            // it says nothing about this session's grant, which only the server's refusal ends.
+            Next::Refused(
+                refusal @ (Refusal::KeysUnreachable { .. } | Refusal::KeySet { .. }),
+                token,
+            ) => {
+                let shown = format!("not checked: {refusal}");
+                record(Step::id_token(token.as_ref(), Some(("key", shown)), true));
+            }
             Next::Refused(refusal, token) => {
                 let why = (refusal.check(), refusal.to_string());
                 record(Step::id_token(token.as_ref(), Some(why), true));

@@ -790,3 +790,27 @@ proptest::proptest! {
         );
     }
 }
+
+#[test]
+fn a_refresh_whose_key_set_is_missing_or_broken_keeps_the_session() {
+    for answer_keys in [
+        Err(parse_error_response(404, None, b"", T0)),
+        Ok(r#"{"keys":[]}"#.to_string()),
+    ] {
+        let (mut s, id) = refreshing();
+        let token = jwt(rs256("k2"), &refreshed_claims("101"));
+        let fx = answer(&mut s, id, Some(&token), "AT2", T0);
+        let fetch = keys_fetch(&fx).expect("k2 is not kept: fetched");
+        let fx = s.handle(
+            Event::KeysFetched {
+                id: fetch,
+                result: answer_keys,
+            },
+            T0,
+        );
+        assert!(s.is_signed_in() && !revokes(&fx), "{fx:?}");
+        assert_eq!(s.current().unwrap().tokens.access_token.expose(), "AT2");
+        let step = id_token_step(&fx).unwrap();
+        assert!(field(step, "check key").starts_with("not checked"));
+    }
+}
