@@ -53,6 +53,20 @@ impl Message {
     }
 }
 
+/// Why the identity card shows no userinfo.
+pub fn userinfo_problem_message(problem: &crate::driver::UserInfoProblem) -> Message {
+    match problem {
+        crate::driver::UserInfoProblem::Api(e) => Message::from_error(e),
+        crate::driver::UserInfoProblem::Refused(e) => Message {
+            tone: Tone::Error,
+            title: "The userinfo answer was not used.".into(),
+            detail: Some(e.to_string()),
+            hint: Some("Only the verified ID token is shown. If this repeats, the server (or something between it and this browser) mixes up users.".into()),
+            try_again: false,
+        },
+    }
+}
+
 /// What to do about a refused ID token.
 fn id_token_hint(refusal: &Refusal) -> &'static str {
     match refusal {
@@ -403,6 +417,31 @@ mod tests {
         );
         let m = notice_message(&Notice::SessionEnded(e));
         assert!(m.detail.unwrap().contains("Token is revoked"));
+    }
+
+    #[test]
+    fn identity_texts_say_what_was_verified_and_what_was_not_used() {
+        let claims: rc_pkce_core::id_token::Claims = serde_json::from_str(
+            r#"{"iss":"https://i","sub":"101","aud":"a","exp":2,"iat":1,"auth_time":1,"email":"j@e","email_verified":false,"given_name":"Jane","family_name":"Doe","account_id":37}"#,
+        )
+        .unwrap();
+        let rows = text::identity_rows(&claims, |t| format!("t{t}"));
+        let value = |id: &str| rows.iter().find(|r| r.2 == id).unwrap().1.clone();
+        assert_eq!(value("id-name").as_deref(), Some("Jane Doe"));
+        assert_eq!(value("id-email").as_deref(), Some("j@e (not verified)"));
+        assert_eq!(value("id-account").as_deref(), Some("37"));
+        assert_eq!(value("id-auth-time").as_deref(), Some("t1"));
+        let other = rc_pkce_core::id_token::check_userinfo(&claims, r#"{"sub":"9"}"#).unwrap_err();
+        let m = userinfo_problem_message(&crate::driver::UserInfoProblem::Refused(other));
+        assert_eq!(m.tone, Tone::Error);
+        assert!(m.detail.unwrap().contains("another user"));
+        let info =
+            rc_pkce_core::id_token::check_userinfo(&claims, r#"{"sub":"101","email":"j@e"}"#)
+                .unwrap();
+        assert_eq!(
+            text::userinfo_summary(&info),
+            "Userinfo confirms the same subject, with email."
+        );
     }
 
     #[test]

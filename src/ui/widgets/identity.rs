@@ -7,8 +7,7 @@ use rc_pkce_core::Timestamp;
 use rc_pkce_core::id_token::Claims;
 
 use crate::browser::clock;
-use crate::driver::UserInfoProblem;
-use crate::present::{Message, text};
+use crate::present::{Message, text, userinfo_problem_message};
 use crate::ui::use_driver;
 use crate::ui::widgets::MessageBox;
 
@@ -20,19 +19,6 @@ enum Info {
     Failed(Message),
 }
 
-fn problem_message(problem: &UserInfoProblem) -> Message {
-    match problem {
-        UserInfoProblem::Api(e) => Message::from_error(e),
-        UserInfoProblem::Refused(e) => Message {
-            tone: crate::present::Tone::Error,
-            title: "The userinfo answer was not used.".into(),
-            detail: Some(e.to_string()),
-            hint: Some("Only the verified ID token is shown. If this repeats, the server (or something between it and this browser) mixes up users.".into()),
-            try_again: false,
-        },
-    }
-}
-
 #[component]
 pub fn IdentityCard(identity: Claims) -> impl IntoView {
     let driver = use_driver();
@@ -41,7 +27,7 @@ pub fn IdentityCard(identity: Claims) -> impl IntoView {
     leptos::task::spawn_local(async move {
         let shown = match d.userinfo().await {
             Ok(answer) => Info::Confirmed(text::userinfo_summary(&answer)),
-            Err(problem) => Info::Failed(problem_message(&problem)),
+            Err(problem) => Info::Failed(userinfo_problem_message(&problem)),
         };
         let _ = info.try_set(shown);
     });
