@@ -946,25 +946,10 @@ impl Session {
         now: Timestamp,
         fx: &mut Vec<Effect>,
     ) {
-        let waits = |c: &verify::Check| c.stage == Stage::Keys { id };
         let next_id = self.next_id();
-        match &mut self.state {
-            State::Verifying(v) if waits(&v.check) => {
-                let Some(v) = self.take_verifying() else {
-                    return;
-                };
-                let next =
-                    verify::on_keys(v.check, result, &mut self.keys, &self.jwks_uri, next_id);
-                self.go_on_sign_in(v.session, v.failures, next, now, fx);
-            }
-            State::SignedIn(s) if s.check.as_ref().is_some_and(waits) => {
-                let Some(check) = s.check.take() else { return };
-                let next = verify::on_keys(check, result, &mut self.keys, &self.jwks_uri, next_id);
-                self.go_on_refreshed(next, fx);
-            }
-            // An answer nobody waits for any more (signed out, a newer check).
-            _ => {}
-        }
+        self.answer_check(Stage::Keys { id }, now, fx, |check, keys, jwks_uri| {
+            verify::on_keys(check, result, keys, jwks_uri, next_id)
+        });
     }
 
     fn on_signature(
@@ -974,18 +959,32 @@ impl Session {
         now: Timestamp,
         fx: &mut Vec<Effect>,
     ) {
-        let waits = |c: &verify::Check| c.stage == Stage::Signature { id };
+        self.answer_check(Stage::Signature { id }, now, fx, |check, _, _| {
+            verify::on_signature(check, result)
+        });
+    }
+
+    /// Hands an answer to the check that waits for it at `awaited`, the sign-in's or a
+    /// refresh's (`step` with the page's key set and where it is), and goes on from there. An
+    /// answer nobody waits for any more (signed out, a newer check) changes nothing.
+    fn answer_check(
+        &mut self,
+        awaited: Stage,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+        step: impl FnOnce(verify::Check, &mut Option<Vec<RsaKey>>, &str) -> Next,
+    ) {
         match &mut self.state {
-            State::Verifying(v) if waits(&v.check) => {
+            State::Verifying(v) if v.check.stage == awaited => {
                 let Some(v) = self.take_verifying() else {
                     return;
                 };
-                let next = verify::on_signature(v.check, result);
+                let next = step(v.check, &mut self.keys, &self.jwks_uri);
                 self.go_on_sign_in(v.session, v.failures, next, now, fx);
             }
-            State::SignedIn(s) if s.check.as_ref().is_some_and(waits) => {
+            State::SignedIn(s) if s.check.as_ref().is_some_and(|c| c.stage == awaited) => {
                 let Some(check) = s.check.take() else { return };
-                let next = verify::on_signature(check, result);
+                let next = step(check, &mut self.keys, &self.jwks_uri);
                 self.go_on_refreshed(next, fx);
             }
             _ => {}
