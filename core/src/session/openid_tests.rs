@@ -99,6 +99,21 @@ fn answer(
     )
 }
 
+/// The browser's verdict on signature check `id`, at `at`.
+fn checked(s: &mut Session, id: u64, result: Result<bool, String>, at: Timestamp) -> Vec<Effect> {
+    s.handle(Event::SignatureChecked { id, result }, at)
+}
+
+/// The key set's answer to fetch `id`, at `at`.
+fn keys_answer(
+    s: &mut Session,
+    id: u64,
+    result: Result<String, ApiError>,
+    at: Timestamp,
+) -> Vec<Effect> {
+    s.handle(Event::KeysFetched { id, result }, at)
+}
+
 fn jwks(kids: &[&str]) -> String {
     let keys: Vec<Value> = kids
         .iter()
@@ -202,23 +217,11 @@ fn signed_in(s: &mut Session, kid: &str, seed: u64) {
     let token = jwt(rs256(kid), &claims(&nonce));
     let fx = answer(s, id, Some(&token), "AT1", T0);
     let fx = match keys_fetch(&fx) {
-        Some(id) => s.handle(
-            Event::KeysFetched {
-                id,
-                result: Ok(jwks(&[kid])),
-            },
-            T0,
-        ),
+        Some(id) => keys_answer(s, id, Ok(jwks(&[kid])), T0),
         None => fx,
     };
     let (id, _, _) = signature_check(&fx).expect("the signature is checked");
-    s.handle(
-        Event::SignatureChecked {
-            id,
-            result: Ok(true),
-        },
-        T0,
-    );
+    checked(s, id, Ok(true), T0);
     assert!(s.is_signed_in());
 }
 
@@ -264,24 +267,12 @@ fn nobody_is_signed_in_before_the_id_token_is_verified() {
     assert!(signs_nobody_in(&fx), "{fx:?}");
     assert_eq!(s.phase(), Phase::Exchanging);
     let fetch = keys_fetch(&fx).expect("the key set is fetched");
-    let fx = s.handle(
-        Event::KeysFetched {
-            id: fetch,
-            result: Ok(jwks(&["k0", "k1"])),
-        },
-        T0,
-    );
+    let fx = keys_answer(&mut s, fetch, Ok(jwks(&["k0", "k1"])), T0);
     assert!(signs_nobody_in(&fx));
     let (check, kid, input) = signature_check(&fx).expect("the signature is checked");
     assert_eq!(kid.as_deref(), Some("k1"), "the key the header names");
     assert_eq!(input, token.rsplit_once('.').unwrap().0);
-    let fx = s.handle(
-        Event::SignatureChecked {
-            id: check,
-            result: Ok(true),
-        },
-        T0,
-    );
+    let fx = checked(&mut s, check, Ok(true), T0);
     assert!(s.is_signed_in());
     assert!(fx.iter().any(|e| matches!(e, Effect::ShowAccount)));
     let stored = fx
@@ -393,21 +384,9 @@ fn a_signature_that_does_not_verify_signs_nobody_in() {
         ),
     ] {
         let (mut s, fetch) = waiting_for_keys("k1");
-        let fx = s.handle(
-            Event::KeysFetched {
-                id: fetch,
-                result: Ok(jwks(&["k1"])),
-            },
-            T0,
-        );
+        let fx = keys_answer(&mut s, fetch, Ok(jwks(&["k1"])), T0);
         let (check, _, _) = signature_check(&fx).unwrap();
-        let fx = s.handle(
-            Event::SignatureChecked {
-                id: check,
-                result: verdict,
-            },
-            T0,
-        );
+        let fx = checked(&mut s, check, verdict, T0);
         assert!(signs_nobody_in(&fx) && revokes(&fx));
         assert_eq!(s.notice(), Some(&Notice::IdTokenRefused(expected)));
         assert_eq!(refusal_check(&s), "signature");
@@ -424,13 +403,7 @@ fn refusal_check(s: &Session) -> &'static str {
 #[test]
 fn a_key_the_server_does_not_publish_is_refused_after_one_fetch() {
     let (mut s, fetch) = waiting_for_keys("k9");
-    let fx = s.handle(
-        Event::KeysFetched {
-            id: fetch,
-            result: Ok(jwks(&["k1", "k2"])),
-        },
-        T0,
-    );
+    let fx = keys_answer(&mut s, fetch, Ok(jwks(&["k1", "k2"])), T0);
     assert!(
         keys_fetch(&fx).is_none(),
         "fetched just now: no second fetch"
@@ -443,11 +416,10 @@ fn a_key_the_server_does_not_publish_is_refused_after_one_fetch() {
         ))))
     );
     let (mut s, fetch) = waiting_for_keys("k1");
-    s.handle(
-        Event::KeysFetched {
-            id: fetch,
-            result: Ok(r#"{"keys":[{"kty":"EC","crv":"P-256"}]}"#.into()),
-        },
+    keys_answer(
+        &mut s,
+        fetch,
+        Ok(r#"{"keys":[{"kty":"EC","crv":"P-256"}]}"#.into()),
         T0,
     );
     assert_eq!(refusal_check(&s), "key");
@@ -460,58 +432,32 @@ fn the_key_set_is_kept_and_fetched_again_once_for_a_rotated_key() {
     s.handle(Event::SignOutRequested, T0);
     // The same key: no fetch, the kept set answers.
     let (nonce, id) = exchanging(&mut s, 2);
-    let fx = s.handle(
-        Event::TokenResponse {
-            id,
-            result: Ok(token_answer(
-                Some(&jwt(rs256("k1"), &claims(&nonce))),
-                "AT2",
-                T0,
-            )),
-        },
+    let fx = answer(
+        &mut s,
+        id,
+        Some(&jwt(rs256("k1"), &claims(&nonce))),
+        "AT2",
         T0,
     );
     assert!(keys_fetch(&fx).is_none());
     let (check, _, _) = signature_check(&fx).unwrap();
-    s.handle(
-        Event::SignatureChecked {
-            id: check,
-            result: Ok(true),
-        },
-        T0,
-    );
+    checked(&mut s, check, Ok(true), T0);
     assert!(s.is_signed_in());
     s.handle(Event::SignOutRequested, T0);
     // The server rotated to k2: the kept set lacks it, so it is fetched once more.
     let (nonce, id) = exchanging(&mut s, 3);
-    let fx = s.handle(
-        Event::TokenResponse {
-            id,
-            result: Ok(token_answer(
-                Some(&jwt(rs256("k2"), &claims(&nonce))),
-                "AT3",
-                T0,
-            )),
-        },
+    let fx = answer(
+        &mut s,
+        id,
+        Some(&jwt(rs256("k2"), &claims(&nonce))),
+        "AT3",
         T0,
     );
     let fetch = keys_fetch(&fx).expect("fetched again");
-    let fx = s.handle(
-        Event::KeysFetched {
-            id: fetch,
-            result: Ok(jwks(&["k2"])),
-        },
-        T0,
-    );
+    let fx = keys_answer(&mut s, fetch, Ok(jwks(&["k2"])), T0);
     let (check, kid, _) = signature_check(&fx).unwrap();
     assert_eq!(kid.as_deref(), Some("k2"));
-    s.handle(
-        Event::SignatureChecked {
-            id: check,
-            result: Ok(true),
-        },
-        T0,
-    );
+    checked(&mut s, check, Ok(true), T0);
     assert!(s.is_signed_in());
 }
 
@@ -521,13 +467,7 @@ fn a_key_set_out_of_reach_is_fetched_again_with_backoff_then_refused() {
     let down = || parse_error_response(503, None, b"", T0);
     let mut now = T0;
     for attempt in 1..MAX_EXCHANGE_ATTEMPTS {
-        let fx = s.handle(
-            Event::KeysFetched {
-                id: fetch,
-                result: Err(down()),
-            },
-            now,
-        );
+        let fx = keys_answer(&mut s, fetch, Err(down()), now);
         assert!(signs_nobody_in(&fx) && !revokes(&fx), "attempt {attempt}");
         assert_eq!(s.phase(), Phase::Exchanging);
         assert!(s.problem().is_some());
@@ -540,13 +480,7 @@ fn a_key_set_out_of_reach_is_fetched_again_with_backoff_then_refused() {
         let fx = s.handle(Event::Tick, now);
         fetch = keys_fetch(&fx).expect("fetched again");
     }
-    let fx = s.handle(
-        Event::KeysFetched {
-            id: fetch,
-            result: Err(down()),
-        },
-        now,
-    );
+    let fx = keys_answer(&mut s, fetch, Err(down()), now);
     assert!(signs_nobody_in(&fx) && revokes(&fx));
     assert!(matches!(
         s.notice(),
@@ -554,11 +488,10 @@ fn a_key_set_out_of_reach_is_fetched_again_with_backoff_then_refused() {
     ));
     // A 404 is no passing failure: refused at once.
     let (mut s, fetch) = waiting_for_keys("k1");
-    s.handle(
-        Event::KeysFetched {
-            id: fetch,
-            result: Err(parse_error_response(404, None, b"", T0)),
-        },
+    keys_answer(
+        &mut s,
+        fetch,
+        Err(parse_error_response(404, None, b"", T0)),
         T0,
     );
     assert_eq!(refusal_check(&s), "key");
@@ -570,21 +503,9 @@ fn leaving_a_sign_in_under_check_revokes_its_tokens_and_late_answers_change_noth
     let fx = s.handle(Event::SignOutRequested, T0);
     assert!(revokes(&fx), "{fx:?}");
     assert_eq!(s.phase(), Phase::SignedOut);
-    let fx = s.handle(
-        Event::KeysFetched {
-            id: fetch,
-            result: Ok(jwks(&["k1"])),
-        },
-        T0,
-    );
+    let fx = keys_answer(&mut s, fetch, Ok(jwks(&["k1"])), T0);
     assert!(fx.is_empty() && !s.is_signed_in());
-    let fx = s.handle(
-        Event::SignatureChecked {
-            id: fetch + 1,
-            result: Ok(true),
-        },
-        T0,
-    );
+    let fx = checked(&mut s, fetch + 1, Ok(true), T0);
     assert!(fx.is_empty() && !s.is_signed_in());
 }
 
@@ -663,13 +584,7 @@ fn a_refresh_with_a_new_id_token_of_the_same_user_keeps_the_session() {
         "the new tokens are in use"
     );
     let (check, _, _) = signature_check(&fx).expect("checked with the kept key");
-    let fx = s.handle(
-        Event::SignatureChecked {
-            id: check,
-            result: Ok(true),
-        },
-        later,
-    );
+    let fx = checked(&mut s, check, Ok(true), later);
     assert!(s.is_signed_in());
     assert_eq!(s.identity().unwrap().iat, later.as_millis() / 1000);
     assert!(
@@ -712,13 +627,7 @@ fn a_refresh_whose_id_token_names_another_user_ends_the_session_everywhere() {
     let token = jwt(rs256("k1"), &refreshed_claims("101"));
     let fx = answer(&mut s, id, Some(&token), "AT2", T0);
     let (check, _, _) = signature_check(&fx).unwrap();
-    let fx = s.handle(
-        Event::SignatureChecked {
-            id: check,
-            result: Ok(false),
-        },
-        T0,
-    );
+    let fx = checked(&mut s, check, Ok(false), T0);
     assert!(!s.is_signed_in() && revokes(&fx));
     assert_eq!(refusal_check(&s), "signature");
 }
@@ -729,11 +638,10 @@ fn a_refresh_whose_key_set_is_out_of_reach_keeps_the_session() {
     let token = jwt(rs256("k2"), &refreshed_claims("101"));
     let fx = answer(&mut s, id, Some(&token), "AT2", T0);
     let fetch = keys_fetch(&fx).expect("k2 is not kept: fetched");
-    let fx = s.handle(
-        Event::KeysFetched {
-            id: fetch,
-            result: Err(ApiError::network(ISSUER, "connection reset")),
-        },
+    let fx = keys_answer(
+        &mut s,
+        fetch,
+        Err(ApiError::network(ISSUER, "connection reset")),
         T0,
     );
     assert!(s.is_signed_in(), "a dropped connection ends no session");
@@ -801,13 +709,7 @@ fn a_refresh_whose_key_set_is_missing_or_broken_keeps_the_session() {
         let token = jwt(rs256("k2"), &refreshed_claims("101"));
         let fx = answer(&mut s, id, Some(&token), "AT2", T0);
         let fetch = keys_fetch(&fx).expect("k2 is not kept: fetched");
-        let fx = s.handle(
-            Event::KeysFetched {
-                id: fetch,
-                result: answer_keys,
-            },
-            T0,
-        );
+        let fx = keys_answer(&mut s, fetch, answer_keys, T0);
         assert!(s.is_signed_in() && !revokes(&fx), "{fx:?}");
         assert_eq!(s.current().unwrap().tokens.access_token.expose(), "AT2");
         let step = id_token_step(&fx).unwrap();
