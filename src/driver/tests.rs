@@ -462,15 +462,19 @@ fn come_back_with_a_code(fake: &Fake) -> Page {
     let page = load(fake, APP);
     page.driver.sign_in();
     let pending = decode_pending(&page.stored(Area::Pending, keys::PENDING).unwrap()).unwrap();
-    let url = format!(
+    load(fake, &callback_for(&pending))
+}
+
+/// The redirect URI with a code for `pending`, as the sandbox sends the tab back.
+fn callback_for(pending: &rc_pkce_core::authorize::PendingAuthorization) -> String {
+    format!(
         "{CALLBACK}?{}",
         form_encode([
             ("code", "THE-CODE"),
             ("state", pending.state.expose()),
             ("iss", "http://127.0.0.1:5001"),
         ])
-    );
-    load(fake, &url)
+    )
 }
 
 #[test]
@@ -936,15 +940,10 @@ fn come_back_openid(fake: &Fake) -> (Page, String) {
         .expose()
         .to_string();
     assert!(navigated.contains(&format!("nonce={nonce}")));
-    let url = format!(
-        "{CALLBACK}?{}",
-        form_encode([
-            ("code", "THE-CODE"),
-            ("state", pending.state.expose()),
-            ("iss", "http://127.0.0.1:5001"),
-        ])
-    );
-    (load_with(openid_config(), fake, &url), nonce)
+    (
+        load_with(openid_config(), fake, &callback_for(&pending)),
+        nonce,
+    )
 }
 
 impl Page {
